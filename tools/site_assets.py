@@ -1,0 +1,78 @@
+"""Sphinx extension that keeps the built site self-contained (loaded by _config.yml's `local_extensions`).
+
+A reader behind a firewall, or offline with a copy of the site, must still get typeset math. By default the pages
+would fetch MathJax from a CDN and carry sphinx-thebe's loader. This extension:
+
+- copies MathJax 3 from `node_modules/mathjax` (the npm package pinned in package.json and package-lock.json,
+  installed by `npm ci`, which `make book` runs) into `_build/html/_static/mathjax/`; `_config.yml` points
+  `mathjax_path` at it, and the build fails if `mathjax_path` is a remote URL;
+- removes sphinx-thebe's scripts from every page. The book does not offer live code on the website (Colab is the
+  way to run a chapter), jupyter-book always loads sphinx-thebe, and its inline configuration script is injected
+  twice, which makes the browser report `Identifier 'THEBE_JS_URL' has already been declared` on every page.
+
+The widget manager and require.js are kept off the pages by `nb_ipywidgets_js: {}` in `_config.yml`: the notebooks
+store no widget state, and each live widget is followed by a static companion that the website shows instead.
+"""
+
+import shutil
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+# What tex-chtml.js needs: the combined component itself, the TeX extensions it autoloads, the CHTML fonts, and the
+# accessibility and menu components it loads on demand (sre holds the speech rules the menu's explorer uses).
+MATHJAX_FILES = ["tex-chtml.js"]
+MATHJAX_DIRS = ["input/tex/extensions", "output/chtml/fonts/woff-v2", "a11y", "ui", "sre"]
+MATHJAX_TARGET = "mathjax"  # inside _static
+
+
+def _node_modules(app: Sphinx) -> Path:
+    return Path(app.confdir) / "node_modules"
+
+
+def _check_sources(app: Sphinx) -> None:
+    es5 = _node_modules(app) / "mathjax" / "es5"
+    if app.builder.format == "html" and not (es5 / "tex-chtml.js").is_file():
+        raise ExtensionError(
+            f"MathJax is missing ({es5}/tex-chtml.js): run `npm ci` in the repository root (`make book` does it)"
+        )
+    mathjax_path = app.config.mathjax_path or ""
+    if "://" in mathjax_path or mathjax_path.startswith("//"):
+        logger.warning("mathjax_path %r loads MathJax from a third party; the site must serve it itself", mathjax_path)
+
+
+def _drop_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    def is_thebe(asset) -> bool:
+        filename = str(getattr(asset, "filename", asset) or "")
+        body = str(getattr(asset, "attributes", {}).get("body", ""))
+        return "sphinx-thebe" in filename or "THEBE_JS_URL" in body
+
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = [asset for asset in context[key] if not is_thebe(asset)]
+
+
+def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    package = _node_modules(app) / "mathjax"
+    es5 = package / "es5"
+    target = Path(app.outdir) / "_static" / MATHJAX_TARGET
+    target.mkdir(parents=True, exist_ok=True)
+    for name in MATHJAX_FILES:
+        shutil.copy2(es5 / name, target / name)
+    for name in MATHJAX_DIRS:
+        shutil.copytree(es5 / name, target / name, dirs_exist_ok=True)
+    shutil.copy2(package / "LICENSE", target / "LICENSE")
+
+
+def setup(app: Sphinx) -> dict:
+    app.connect("builder-inited", _check_sources)
+    # After the other extensions (default priority 500) have added their files to the page.
+    app.connect("html-page-context", _drop_thebe, priority=900)
+    app.connect("build-finished", _copy_mathjax)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
