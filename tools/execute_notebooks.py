@@ -43,8 +43,9 @@ def execute(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(CHAPTERS)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(CHAPTERS)}}
+    )
     start = time.perf_counter()
     with client.setup_kernel():
         pid = client.km.provisioner.pid

@@ -8,10 +8,14 @@ would fetch MathJax from a CDN and carry sphinx-thebe's loader. This extension:
   `mathjax_path` at it, and the build fails if `mathjax_path` is a remote URL;
 - removes sphinx-thebe's scripts from every page. The book does not offer live code on the website (Colab is the
   way to run a chapter), jupyter-book always loads sphinx-thebe, and its inline configuration script is injected
-  twice, which makes the browser report `Identifier 'THEBE_JS_URL' has already been declared` on every page.
+  twice, which makes the browser report `Identifier 'THEBE_JS_URL' has already been declared` on every page;
+- drops the fixed aria-label "Toggle hidden content" that myst-nb puts on each hidden cell's <summary>, so that the
+  visible text ("Show code cell source") is the accessible name, as WCAG 2.5.3 (label in name) asks.
 
-The widget manager and require.js are kept off the pages by `nb_ipywidgets_js: {}` in `_config.yml`: the notebooks
-store no widget state, and each live widget is followed by a static companion that the website shows instead.
+Set in `_config.yml` beside it: `nb_ipywidgets_js: {}` keeps the CDN widget manager and require.js off the pages
+(the notebooks store no widget state; each live widget is followed by a static companion the website shows), and
+`html_context: {default_mode: auto}` gives the theme a colour mode (left empty, pydata-sphinx-theme logs
+`Got invalid theme mode: .` as a console error on every page).
 """
 
 import shutil
@@ -56,6 +60,14 @@ def _drop_thebe(app: Sphinx, pagename: str, templatename: str, context: dict, do
             context[key] = [asset for asset in context[key] if not is_thebe(asset)]
 
 
+HIDDEN_CELL_SUMMARY = '<summary aria-label="Toggle hidden content">'
+
+
+def _summary_names(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    if HIDDEN_CELL_SUMMARY in context.get("body", ""):
+        context["body"] = context["body"].replace(HIDDEN_CELL_SUMMARY, "<summary>")
+
+
 def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -74,5 +86,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _check_sources)
     # After the other extensions (default priority 500) have added their files to the page.
     app.connect("html-page-context", _drop_thebe, priority=900)
+    app.connect("html-page-context", _summary_names)
     app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -7,7 +7,6 @@ the setup cell if missing). Only their source and metadata change; outputs are l
 import sys
 
 import nbformat
-
 from book_cells import HELPERS_METADATA, SETUP_METADATA, chapter_notebooks, helpers_source, setup_source
 
 

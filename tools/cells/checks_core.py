@@ -2,7 +2,7 @@
 # Generated from tools/cells/checks_core.py and this chapter's tools/cells/checks_NN.py by `make sync`.
 # Each check_* function runs your answer on fresh random inputs and prints one line: done, not yet, or why not.
 import jax
-import jax.numpy as jnp
+import jax.numpy as jnp  # noqa: F401  (used by the chapter checks appended below)
 import numpy as np
 
 

@@ -1,0 +1,25 @@
+"""Shared fixtures: paths into the repository and the chapter notebooks, read once."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+from book_cells import chapter_notebooks  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT
+
+
+def read_notebook(path):
+    return nbformat.read(path, as_version=4)
+
+
+CHAPTERS = chapter_notebooks()
+CHAPTER_IDS = [path.stem for path in CHAPTERS]

@@ -1,0 +1,95 @@
+"""Perturbation runs (`make test-portability`): nbval on every chapter under what changes from machine to machine.
+
+Every pass runs nbval on all the chapters, one notebook at a time, with all four perturbations at once:
+  (a) one core: the run is started under `taskset -c 0`; the kernels nbval starts inherit the CPU affinity;
+  (b) strict warnings: a DeprecationWarning or FutureWarning issued by jax, jaxlib or optax is an exception, through
+      tools/strict_warnings/sitecustomize.py on PYTHONPATH (the kernels inherit the environment; that module's
+      docstring says why PYTHONWARNINGS cannot do this);
+  (c) elsewhere, with a fresh HOME: the notebooks are copied alone into a new temporary folder (each chapter must
+      stand alone, as in Colab) and pytest runs from there, with HOME set to another new folder and the XDG_*,
+      JUPYTER_*, IPYTHONDIR and MPLCONFIGDIR variables removed. The kernel is still this venv's Python
+      (--nbval-current-env), whatever HOME holds;
+  (d) twice in a row (--passes, default 2): the second pass keeps the first one's HOME, now warm with caches.
+Prints each pass's wall time. Exit status: 0 if every pass passed.
+
+Usage: python tools/portability.py [--passes N] [chapter prefix such as 01]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STRICT_WARNINGS = ROOT / "tools" / "strict_warnings"
+SANITIZER = ROOT / "tests" / "nbval_sanitize.cfg"
+DROPPED_PREFIXES = ("XDG_", "JUPYTER_", "IPYTHONDIR", "MPLCONFIGDIR", "PYTHONPATH", "PYTHONSTARTUP", "PYTEST_")
+
+
+def perturbed_env(home):
+    """The environment of a perturbed run: a fresh HOME, strict warnings, no per-user Jupyter or XDG locations."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(DROPPED_PREFIXES)}
+    env.update(HOME=str(home), PYTHONPATH=str(STRICT_WARNINGS), PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def single_core_prefix(core=0):
+    """`taskset -c 0`, so the run and every kernel it starts see one core."""
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        sys.exit("tools/portability.py: taskset not found (Debian/Ubuntu package util-linux)")
+    return [taskset, "-c", str(core)]
+
+
+def nbval_command(notebooks, python=sys.executable, extra=()):
+    """pytest with nbval on these notebooks, serially, configured from the repository wherever it runs."""
+    command = [python, "-m", "pytest", "-c", str(ROOT / "pytest.ini"), "--rootdir", str(ROOT), "-p", "no:xdist"]
+    command += ["--nbval", "--nbval-current-env", "-q", "-ra", *extra]
+    if SANITIZER.exists():
+        command += ["--nbval-sanitize-with", str(SANITIZER)]
+    return command + [str(notebook) for notebook in notebooks]
+
+
+def run_pass(notebooks, workdir, home, extra=()):
+    """Copy the notebooks alone into workdir and run nbval on the copies under all perturbations; the return code."""
+    copies = []
+    for notebook in notebooks:
+        copy = Path(workdir) / Path(notebook).name
+        shutil.copyfile(notebook, copy)
+        copies.append(copy)
+    command = single_core_prefix() + nbval_command([copy.name for copy in copies], extra=extra)
+    return subprocess.run(command, cwd=workdir, env=perturbed_env(home)).returncode
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapter", nargs="?", default="", help="chapter number prefix such as 01; default: all")
+    parser.add_argument("--passes", type=int, default=2, help="how many times in a row (default 2)")
+    args = parser.parse_args(argv)
+    notebooks = sorted(
+        path for path in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb") if path.name.startswith(args.chapter)
+    )
+    if not notebooks:
+        sys.exit(f"tools/portability.py: no chapter notebook matches {args.chapter!r}")
+    print(f"portability: {len(notebooks)} chapter(s), {args.passes} pass(es), one core, strict warnings, fresh HOME")
+    failed, start = [], time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="book-home-") as home:
+        for number in range(1, args.passes + 1):
+            with tempfile.TemporaryDirectory(prefix="book-workdir-") as workdir:
+                began = time.perf_counter()
+                code = run_pass(notebooks, workdir, home)
+                outcome = "passed" if code == 0 else "FAILED"
+                print(f"portability pass {number}: {outcome} in {time.perf_counter() - began:.0f} s")
+                if code:
+                    failed.append(number)
+    total = time.perf_counter() - start
+    print(f"portability: {'failed pass(es) ' + str(failed) if failed else 'all passes passed'} in {total:.0f} s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
