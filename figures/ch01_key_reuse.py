@@ -3,7 +3,6 @@
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
-
 from style import PALETTE, new_figure
 
 SEEDS = (0, 1, 2)
