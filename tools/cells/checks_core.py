@@ -1,6 +1,7 @@
 # @title Exercise checkers (run me)
 # Generated from tools/cells/checks_core.py and this chapter's tools/cells/checks_NN.py by `make sync`.
-# Each check_* function runs your answer on fresh random inputs and prints one line: done, not yet, or why not.
+# Each check_* function runs your answer on fresh random inputs and prints one line:
+# ✓ correct, ○ not done yet, or ✗ and what is wrong.
 import jax
 import jax.numpy as jnp  # noqa: F401  (used by the chapter checks appended below)
 import numpy as np
@@ -74,10 +75,10 @@ def report(name, check, *args):
     try:
         check(*args)
     except NotYet:
-        print(f"⏳ {name}: not done yet. Replace `raise NotImplementedError` with your code and run both cells again.")
+        print(f"○ {name}: not done yet (replace `raise NotImplementedError`)")
     except Wrong as wrong:
-        print(f"❌ {name}: {wrong}")
+        print(f"✗ {name}: {wrong}")
     except Exception as exc:  # a bug in the checker must not stop the reader either
-        print(f"❌ {name}: the checker could not finish ({first_line(exc)})")
+        print(f"✗ {name}: the checker could not finish ({first_line(exc)})")
     else:
-        print(f"✅ {name}: correct, all checks passed.")
+        print(f"✓ {name}: correct, all checks passed")

@@ -1,8 +1,10 @@
 # @title Setup (run me first)
 # Generated from tools/cells/setup.py by `make sync`: edit it there, not here.
 # On Colab it installs the pinned JAX for the runtime (TPU, GPU or CPU) and optax; elsewhere it installs nothing.
+import contextlib
 import glob
 import importlib.metadata
+import io
 import os
 import shutil
 import subprocess
@@ -54,6 +56,7 @@ if MISSING:
     print("Installing", *MISSING, "for this Colab runtime (a minute or two, once per session) ...")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *MISSING], check=True)
 
+import IPython  # noqa: E402
 import jax  # noqa: E402  (must come after the install above)
 import numpy as np  # noqa: E402
 
@@ -63,6 +66,11 @@ jax.config.update("jax_num_cpu_devices", 8)
 np.set_printoptions(precision=4, suppress=True)
 # Warnings show their category and message only: no file paths that differ from machine to machine.
 warnings.formatwarning = lambda message, category, *args, **kwargs: f"{category.__name__}: {message}\n"
+# Errors show as "TypeError: message", without a traceback through JAX's installed files (`%xmode context` brings
+# full tracebacks back). The magic announces itself, so its output is swallowed.
+if IPython.get_ipython() is not None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        IPython.get_ipython().run_line_magic("xmode", "minimal")
 
 # A regression run asked for a backend (BOOK_BACKEND=gpu|tpu|cpu) must really be on it: no silent CPU fallback.
 if os.environ.get("BOOK_BACKEND") and jax.default_backend() != os.environ["BOOK_BACKEND"]:
