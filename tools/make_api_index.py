@@ -235,7 +235,7 @@ def render(notebooks: list[Path]) -> str:
     for name in table:
         by_module[module_of(name)].append(name)
     for module in sorted(by_module):
-        lines += [f"## `{module}`", "", "| Name | Used in |", "|---|---|"]
+        lines += [f"## {module}", "", "| Name | Used in |", "|---|---|"]
         for name in sorted(by_module[module], key=str.lower):
             lines.append(f"| `{name}` | {'; '.join(table[name])} |")
         lines.append("")

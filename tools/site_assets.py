@@ -3,9 +3,10 @@
 A reader behind a firewall, or offline with a copy of the site, must still get typeset math. By default the pages
 would fetch MathJax from a CDN and carry sphinx-thebe's loader. This extension:
 
-- copies MathJax 3 from `node_modules/mathjax` (the npm package pinned in package.json and package-lock.json,
-  installed by `npm ci`, which `make book` runs) into `_build/html/_static/mathjax/`; `_config.yml` points
-  `mathjax_path` at it, and the build fails if `mathjax_path` is a remote URL;
+- copies MathJax 3 from the PyPI package django-static-mathjax (pinned in requirements.txt; despite its name it
+  is only MathJax's static files and needs no Django) into `_build/html/_static/mathjax/`, so `make book` needs
+  nothing but the Python environment; `_config.yml` points `mathjax_path` at it, and the build fails if
+  `mathjax_path` is a remote URL;
 - removes sphinx-thebe's scripts from every page. The book does not offer live code on the website (Colab is the
   way to run a chapter), jupyter-book always loads sphinx-thebe, and its inline configuration script is injected
   twice, which makes the browser report `Identifier 'THEBE_JS_URL' has already been declared` on every page;
@@ -18,6 +19,7 @@ Set in `_config.yml` beside it: `nb_ipywidgets_js: {}` keeps the CDN widget mana
 `Got invalid theme mode: .` as a console error on every page).
 """
 
+import importlib.util
 import shutil
 from pathlib import Path
 
@@ -34,16 +36,18 @@ MATHJAX_DIRS = ["input/tex/extensions", "output/chtml/fonts/woff-v2", "a11y", "u
 MATHJAX_TARGET = "mathjax"  # inside _static
 
 
-def _node_modules(app: Sphinx) -> Path:
-    return Path(app.confdir) / "node_modules"
+def _mathjax_package() -> Path:
+    """MathJax's distribution folder (with es5/ and LICENSE) inside the installed django-static-mathjax."""
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        return Path("django-static-mathjax is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "static" / "mathjax"
 
 
 def _check_sources(app: Sphinx) -> None:
-    es5 = _node_modules(app) / "mathjax" / "es5"
+    es5 = _mathjax_package() / "es5"
     if app.builder.format == "html" and not (es5 / "tex-chtml.js").is_file():
-        raise ExtensionError(
-            f"MathJax is missing ({es5}/tex-chtml.js): run `npm ci` in the repository root (`make book` does it)"
-        )
+        raise ExtensionError(f"MathJax is missing ({es5}/tex-chtml.js): install requirements.txt (`make venv`)")
     mathjax_path = app.config.mathjax_path or ""
     if "://" in mathjax_path or mathjax_path.startswith("//"):
         logger.warning("mathjax_path %r loads MathJax from a third party; the site must serve it itself", mathjax_path)
@@ -71,7 +75,7 @@ def _summary_names(app: Sphinx, pagename: str, templatename: str, context: dict,
 def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
-    package = _node_modules(app) / "mathjax"
+    package = _mathjax_package()
     es5 = package / "es5"
     target = Path(app.outdir) / "_static" / MATHJAX_TARGET
     target.mkdir(parents=True, exist_ok=True)
