@@ -53,7 +53,7 @@ def pins_to_install(runtime):
 RUNTIME = colab_runtime()
 MISSING = pins_to_install(RUNTIME) if RUNTIME else []
 if MISSING:
-    print("Installing", *MISSING, "for this Colab runtime (a minute or two, once per session) ...")
+    print("Installing", *MISSING, "for this Colab runtime (once per session; can take a few minutes) ...")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", *MISSING], check=True)
 
 import IPython  # noqa: E402
