@@ -4,17 +4,11 @@ import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 from book_cells import chapter_notebooks  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def root():
-    return ROOT
 
 
 def read_notebook(path):

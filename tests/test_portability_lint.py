@@ -107,11 +107,11 @@ def test_the_book_sanitizer_does_not_hide_planted_texts():
     sanitizer = load_sanitizer(SANITIZER)
     assert "device repr" in rules(notebook(stdout("[CpuDevice(id=0)]\n")), sanitizer)
     assert "timing" in rules(notebook(stdout("1.23 ms ± 45.6 µs per loop\n")), sanitizer)
+    assert "memory address" in rules(notebook(stdout("<function f at 0x7f3a2c1d0e50>\n")), sanitizer)
 
 
 def test_the_book_sanitizer_loads_and_is_commented():
-    sanitizer = load_sanitizer(SANITIZER)
-    assert sanitizer, f"{SANITIZER} has no regex"
+    load_sanitizer(SANITIZER)  # parses (it may hold no regex: portable outputs need none)
     lines = SANITIZER.read_text().splitlines()
     for index, line in enumerate(lines):
         if line.startswith("regex:"):

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from book_cells import chapter_notebooks
+
 ROOT = Path(__file__).resolve().parent.parent
 STRICT_WARNINGS = ROOT / "tools" / "strict_warnings"
 SANITIZER = ROOT / "tests" / "nbval_sanitize.cfg"
@@ -70,9 +72,7 @@ def main(argv=None):
     parser.add_argument("chapter", nargs="?", default="", help="chapter number prefix such as 01; default: all")
     parser.add_argument("--passes", type=int, default=2, help="how many times in a row (default 2)")
     args = parser.parse_args(argv)
-    notebooks = sorted(
-        path for path in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb") if path.name.startswith(args.chapter)
-    )
+    notebooks = [path for path in chapter_notebooks() if path.name.startswith(args.chapter)]
     if not notebooks:
         sys.exit(f"tools/portability.py: no chapter notebook matches {args.chapter!r}")
     print(f"portability: {len(notebooks)} chapter(s), {args.passes} pass(es), one core, strict warnings, fresh HOME")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from book_cells import chapter_notebooks
 from nbval.plugin import coalesce_streams, find_comment_markers, find_metadata_tags, get_sanitize_patterns
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,7 +212,7 @@ def main(argv=None):
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter notebook")
     parser.add_argument("--sanitizer", type=Path, default=SANITIZER, help="nbval sanitizer file applied first")
     args = parser.parse_args(argv)
-    notebooks = args.notebooks or sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = args.notebooks or chapter_notebooks()
     sanitizer = load_sanitizer(args.sanitizer)
     findings = [finding for path in notebooks for finding in lint_file(path, sanitizer)]
     for finding in findings:

@@ -4,8 +4,6 @@ The setup cell is the first code cell; the helpers cell is the code cell tagged 
 the setup cell if missing). Only their source and metadata change; outputs are left for `make outputs`.
 """
 
-import sys
-
 import nbformat
 from book_cells import HELPERS_METADATA, SETUP_METADATA, chapter_notebooks, helpers_source, setup_source
 
@@ -39,4 +37,3 @@ if __name__ == "__main__":
     for notebook in chapter_notebooks():
         if sync(notebook):
             print(f"synced {notebook.relative_to(notebook.parents[1])} (run `make outputs` to refresh its outputs)")
-    sys.exit(0)
