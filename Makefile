@@ -22,7 +22,8 @@ help:
 	@echo "make sync            rewrite the setup and checker cells from tools/cells/ into the chapters"
 	@echo "make test-notebooks  nbval only (CHAPTER=01 for one chapter)"
 	@echo "                     BACKEND=gpu|tpu: on a GPU/TPU machine, installs jax[cuda12]/jax[tpu] at the pin first"
-	@echo "make test-portability  nbval on one core, strict warnings, fresh HOME, twice (CHAPTER=01 for one)"
+	@echo "make test-portability  nbval on one core, strict warnings, simulated bfloat16 matmuls, fresh HOME, twice"
+	@echo "make test-accelerator-numerics  nbval with float32 matmuls rounded to bfloat16, as on a TPU (CHAPTER=01)"
 	@echo "make test-browser    the built site in headless Chromium, offline: errors, math, figures, a11y, weight"
 	@echo "make api-index       regenerate chapters/api_index.md from the notebooks (make book does it too)"
 	@echo "make clean           remove _build and caches (keeps .venv)"
@@ -103,7 +104,7 @@ JAX_VERSION := $(shell sed -n 's/^jax==\([^ #]*\).*/\1/p' requirements.txt)
 JAX_EXTRA_gpu := cuda12
 JAX_EXTRA_tpu := tpu
 
-.PHONY: backend-check test-portability
+.PHONY: backend-check test-portability test-accelerator-numerics
 
 ifneq ($(BACKEND),)
 ifeq ($(filter cpu gpu tpu,$(BACKEND)),)
@@ -125,10 +126,16 @@ $(VENV)/.jax-gpu $(VENV)/.jax-tpu: $(VENV)/.jax-%: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.txt "jax[$(JAX_EXTRA_$*)]==$(JAX_VERSION)"
 	@touch $@
 
-# nbval on every chapter on one core, with jax/optax deprecations as errors, from elsewhere with a fresh HOME,
-# twice in a row (tools/portability.py; CHAPTER=01 for one chapter). CI runs it nightly.
+# nbval on every chapter on one core, with jax/optax deprecations as errors and float32 matmul operands rounded to
+# bfloat16 (tools/kernel_hooks/), from elsewhere with a fresh HOME, twice in a row (tools/portability.py;
+# CHAPTER=01 for one chapter). CI runs it nightly.
 test-portability: $(STAMP)
 	$(BIN)/python tools/portability.py $(CHAPTER)
+
+# Only the simulated accelerator numerics, one pass on the chapters in place: a quick check after `make outputs`
+# that no stored output prints a raw float32 matrix product (tools/kernel_hooks/bfloat16_matmul.py).
+test-accelerator-numerics: $(STAMP)
+	$(BIN)/python tools/portability.py --numerics-only $(CHAPTER)
 
 clean:
 	rm -rf _build .pytest_cache .ruff_cache

@@ -1,7 +1,8 @@
 """Every exercise checker, fed the reference answer, the unfinished stub and at least three wrong answers.
 
 A checker must print exactly one line, must never raise (the reader's notebook keeps running), must accept a
-correct answer and must reject every wrong one.
+correct answer and must reject every wrong one, including answers that are only slightly off (scaled by 1.01,
+shifted by 0.01, off by one): BOOK_DESIGN.md section 5.
 """
 
 import jax
@@ -68,6 +69,15 @@ def set_diagonal_python_float(m, value):
     return set_diagonal_ok(m, float(value))  # float() of a tracer fails under jit
 
 
+def set_diagonal_slightly_off(m, value):
+    return set_diagonal_ok(m, value + 0.01)
+
+
+def set_diagonal_misses_last(m, value):
+    rows, cols = jnp.diag_indices(m.shape[0] - 1)  # off by one
+    return m.at[rows, cols].set(value)
+
+
 def set_diagonal_float64_numpy(m, value):
     out = np.array(m, dtype=np.float64)
     np.fill_diagonal(out, value)
@@ -84,6 +94,8 @@ def test_set_diagonal_accepts_correct_answers(capsys):
     [
         (set_diagonal_in_place, ["raised TypeError", "immutable"]),
         (set_diagonal_adds, ["wrong values"]),
+        (set_diagonal_slightly_off, ["wrong values"]),
+        (set_diagonal_misses_last, ["wrong values"]),
         (set_diagonal_only_diag, ["shape"]),
         (set_diagonal_nan, ["NaN"]),
         (set_diagonal_python_float, ["jax.jit"]),
@@ -124,6 +136,18 @@ def noisy_copies_one_copy(key, x, n):
     return x + jax.random.normal(key, x.shape)
 
 
+def noisy_copies_scaled_and_shifted(key, x, n):
+    return 1.01 * x + jax.random.normal(key, (n, *x.shape)) + 0.01  # the near-miss from issue 7
+
+
+def noisy_copies_shifted(key, x, n):
+    return noisy_copies_ok(key, x, n) + 0.01
+
+
+def noisy_copies_noise_too_wide(key, x, n):
+    return x + 1.01 * jax.random.normal(key, (n, *x.shape))
+
+
 def noisy_copies_uniform(key, x, n):
     return x + jax.random.uniform(key, (n, *x.shape))
 
@@ -142,6 +166,9 @@ def test_noisy_copies_accepts_correct_answers(capsys):
         (noisy_copies_ignores_key, ["different keys"]),
         (noisy_copies_one_copy, ["shape"]),
         (noisy_copies_uniform, ["mean"]),
+        (noisy_copies_scaled_and_shifted, ["mean"]),
+        (noisy_copies_shifted, ["mean"]),
+        (noisy_copies_noise_too_wide, ["std"]),
     ],
 )
 def test_noisy_copies_rejects_wrong_answers(capsys, answer, words):
@@ -171,6 +198,14 @@ def tree_l2_norm_flat_dict(tree):
     return jnp.sqrt(sum(jnp.sum(value**2) for value in tree.values()))
 
 
+def tree_l2_norm_slightly_off(tree):
+    return 1.01 * tree_l2_norm_ok(tree)
+
+
+def tree_l2_norm_skips_last_leaf(tree):
+    return jnp.sqrt(sum(jnp.sum(leaf**2) for leaf in jax.tree.leaves(tree)[:-1]))  # off by one
+
+
 def tree_l2_norm_python_float(tree):
     return float(tree_l2_norm_ok(tree))
 
@@ -186,6 +221,8 @@ def test_tree_l2_norm_accepts_correct_answers(capsys):
         (tree_l2_norm_sum_of_norms, ["wrong values"]),
         (tree_l2_norm_no_sqrt, ["wrong values"]),
         (tree_l2_norm_first_leaf, ["wrong values"]),
+        (tree_l2_norm_slightly_off, ["wrong values"]),
+        (tree_l2_norm_skips_last_leaf, ["wrong values"]),
         (tree_l2_norm_flat_dict, ["raised"]),
         (tree_l2_norm_python_float, ["should be an array"]),
     ],

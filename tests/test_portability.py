@@ -1,10 +1,10 @@
 """The perturbations of `make test-portability` (tools/portability.py) really reach the kernels nbval starts.
 
 A probe notebook, run through the same `run_pass` as the chapters, stores the outputs a perturbed kernel must
-produce: one core, the fresh HOME, the copied notebook's folder as working directory, and jax's deprecation warnings
-raised as errors (while a cell that records warnings on purpose still records them). If a perturbation did not
-reach the kernel, nbval reports the differing output. This is the cheap part that `make test` runs; the chapters
-themselves go through `make test-portability` (nightly in CI).
+produce: one core, the fresh HOME, the copied notebook's folder as working directory, jax's deprecation warnings
+raised as errors (while a cell that records warnings on purpose still records them), and the simulated bfloat16
+matmuls loaded. If a perturbation did not reach the kernel, nbval reports the differing output. This is the cheap
+part that `make test` runs; the chapters themselves go through `make test-portability` (nightly in CI).
 """
 
 import subprocess
@@ -12,7 +12,7 @@ import sys
 
 from nbformat import write
 from nbformat.v4 import new_code_cell, new_notebook, new_output
-from portability import STRICT_WARNINGS, nbval_command, perturbed_env, run_pass
+from portability import KERNEL_HOOKS, nbval_command, perturbed_env, run_pass
 
 
 def probe_notebook(path, cells):
@@ -55,6 +55,7 @@ def test_perturbations_reach_the_kernel(tmp_path):
                 "print([w.category.__name__ for w in caught])",
                 "['DeprecationWarning']\n",
             ),
+            ("import jax\nprint(getattr(jax, 'bfloat16_matmul_simulated', False))", "True\n"),
         ],
     )
     assert run_pass([probe], workdir, home) == 0
@@ -67,7 +68,7 @@ def test_a_notebook_warning_of_its_own_stays_a_warning(tmp_path):
         [sys.executable, "-c", script], env=perturbed_env(tmp_path), capture_output=True, text=True, cwd=tmp_path
     )
     assert run.returncode == 0 and run.stdout == "still running\n", run.stderr
-    assert (STRICT_WARNINGS / "sitecustomize.py").exists()
+    assert (KERNEL_HOOKS / "sitecustomize.py").exists()
 
 
 def test_nbval_command_is_serial_and_uses_this_venv():

@@ -7,7 +7,7 @@ import yaml
 from book_cells import HELPERS_METADATA, SETUP_METADATA, chapter_number, helpers_source, setup_source
 from conftest import CHAPTER_IDS, CHAPTERS, ROOT, read_notebook
 
-NOTEBOOK_METADATA_KEYS = {"accelerator", "kernelspec", "language_info"}
+NOTEBOOK_METADATA_KEYS = {"accelerator", "colab", "kernelspec", "language_info"}
 CELL_METADATA_KEYS = {"tags", "cellView"}
 IGNORE = "nbval-ignore-output"
 
@@ -53,7 +53,8 @@ def chapter(request):
 def test_notebook_metadata(chapter):
     _, nb = chapter
     assert set(nb.metadata) == NOTEBOOK_METADATA_KEYS
-    assert nb.metadata["accelerator"] == "TPU"
+    assert nb.metadata["accelerator"] == "TPU", "Colab opens the chapter on a TPU runtime"
+    assert nb.metadata["colab"] == {"gpuType": "V5E1"}, "what Colab saves for its current TPU runtime (v5e-1)"
     assert nb.metadata["kernelspec"]["name"] == "python3"
     for cell in nb.cells:
         extra = set(cell.metadata) - CELL_METADATA_KEYS

@@ -77,4 +77,22 @@ def test_successful_run_numbers_cells_and_keeps_only_book_metadata(tmp_path):
     done = nbformat.read(path, as_version=4)
     assert [cell.execution_count for cell in done.cells] == [1, 2, 3]
     assert done.cells[1].outputs[0].output_type == "error"
-    assert set(done.metadata) == {"accelerator", "kernelspec", "language_info"}
+    assert set(done.metadata) == {"accelerator", "colab", "kernelspec", "language_info"}
+    assert done.metadata["colab"] == {"gpuType": "V5E1"}
+
+
+def test_a_rerun_of_an_unchanged_notebook_leaves_the_file_unchanged(tmp_path):
+    """Prints split across flushes (a sleep between them) are stored as one stream output: runs agree byte for byte."""
+    path = tmp_path / "99_streams.ipynb"
+    source = (
+        "import sys, time\n"
+        "for i in range(3):\n    print(i, flush=True)\n    time.sleep(0.2)\n"
+        "print('err', file=sys.stderr)"
+    )
+    nbformat.write(notebook(source, "print('a'); print('b')"), path)
+    execute(path)
+    first = path.read_bytes()
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(out.name, out.text) for out in outputs] == [("stdout", "0\n1\n2\n"), ("stderr", "err\n")]
+    execute(path)
+    assert path.read_bytes() == first

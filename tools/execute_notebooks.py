@@ -3,7 +3,9 @@
 Each notebook runs top to bottom in a new kernel, with the working directory set to chapters/, so execution counts
 are 1, 2, 3, ... in order. The result goes to a temporary file that replaces the notebook only if every cell ran
 (cells tagged `raises-exception` may raise; that is what they show). Metadata is reduced to what the book needs.
-Prints each chapter's wall time and the kernel's peak memory (the budgets in BOOK_DESIGN.md section 9).
+Consecutive prints of a cell are stored as one stream output, so re-running an unchanged chapter leaves its file
+unchanged (apart from widget model ids). Prints each chapter's wall time and the kernel's peak memory (the budgets
+in BOOK_DESIGN.md section 9).
 """
 
 import argparse
@@ -20,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from book_cells import CHAPTERS, chapter_notebooks  # noqa: E402
 
 NOTEBOOK_METADATA = {
-    "accelerator": "TPU",  # Colab opens the chapter on a TPU runtime
+    # What Colab itself saves for its current TPU runtime (v5e-1), so "Open in Colab" starts on a TPU.
+    "accelerator": "TPU",
+    "colab": {"gpuType": "V5E1"},
     "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
     "language_info": {"name": "python", "pygments_lexer": "ipython3"},
 }
@@ -43,8 +47,15 @@ def execute(path):
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    # coalesce_streams: a cell's prints are stored as one stream output per stream, as nbval compares them, however
+    # the kernel's flushes happened to split them; otherwise a re-run of an unchanged chapter produces a diff.
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", record_timing=False, resources={"metadata": {"path": str(CHAPTERS)}}
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        record_timing=False,
+        coalesce_streams=True,
+        resources={"metadata": {"path": str(CHAPTERS)}},
     )
     start = time.perf_counter()
     with client.setup_kernel():

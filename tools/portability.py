@@ -1,18 +1,24 @@
 """Perturbation runs (`make test-portability`): nbval on every chapter under what changes from machine to machine.
 
-Every pass runs nbval on all the chapters, one notebook at a time, with all four perturbations at once:
+Every pass runs nbval on all the chapters, one notebook at a time, with all five perturbations at once:
   (a) one core: the run is started under `taskset -c 0`; the kernels nbval starts inherit the CPU affinity;
-  (b) strict warnings: a DeprecationWarning or FutureWarning issued by jax, jaxlib or optax is an exception, through
-      tools/strict_warnings/sitecustomize.py on PYTHONPATH (the kernels inherit the environment; that module's
-      docstring says why PYTHONWARNINGS cannot do this);
-  (c) elsewhere, with a fresh HOME: the notebooks are copied alone into a new temporary folder (each chapter must
+  (b) strict warnings: a DeprecationWarning or FutureWarning issued by jax, jaxlib or optax is an exception (the
+      kernel hook tools/kernel_hooks/strict_warnings.py; its docstring says why PYTHONWARNINGS cannot do this);
+  (c) simulated accelerator numerics: float32 matrix products at default precision round their operands to
+      bfloat16, as a TPU does (the kernel hook tools/kernel_hooks/bfloat16_matmul.py; its docstring says what it
+      does and does not simulate). Hooks reach the kernels through PYTHONPATH=tools/kernel_hooks and
+      BOOK_KERNEL_HOOKS, which the kernels inherit;
+  (d) elsewhere, with a fresh HOME: the notebooks are copied alone into a new temporary folder (each chapter must
       stand alone, as in Colab) and pytest runs from there, with HOME set to another new folder and the XDG_*,
       JUPYTER_*, IPYTHONDIR and MPLCONFIGDIR variables removed. The kernel is still this venv's Python
       (--nbval-current-env), whatever HOME holds;
-  (d) twice in a row (--passes, default 2): the second pass keeps the first one's HOME, now warm with caches.
+  (e) twice in a row (--passes, default 2): the second pass keeps the first one's HOME, now warm with caches.
 Prints each pass's wall time. Exit status: 0 if every pass passed.
 
-Usage: python tools/portability.py [--passes N] [chapter prefix such as 01]
+With --numerics-only, one pass of nbval on the chapters in place with only the simulated accelerator numerics
+(`make test-accelerator-numerics`): the quick check that no stored output prints a raw matrix product.
+
+Usage: python tools/portability.py [--passes N | --numerics-only] [chapter prefix such as 01]
 """
 
 import argparse
@@ -27,16 +33,24 @@ from pathlib import Path
 from book_cells import chapter_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
-STRICT_WARNINGS = ROOT / "tools" / "strict_warnings"
+KERNEL_HOOKS = ROOT / "tools" / "kernel_hooks"
+ALL_HOOKS = ("strict_warnings", "bfloat16_matmul")
 SANITIZER = ROOT / "tests" / "nbval_sanitize.cfg"
 DROPPED_PREFIXES = ("XDG_", "JUPYTER_", "IPYTHONDIR", "MPLCONFIGDIR", "PYTHONPATH", "PYTHONSTARTUP", "PYTEST_")
 
 
-def perturbed_env(home):
-    """The environment of a perturbed run: a fresh HOME, strict warnings, no per-user Jupyter or XDG locations."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(DROPPED_PREFIXES)}
-    env.update(HOME=str(home), PYTHONPATH=str(STRICT_WARNINGS), PYTHONDONTWRITEBYTECODE="1")
+def hooks_env(hooks, base=None):
+    """A copy of the environment (os.environ by default) whose Python processes load these kernel hooks."""
+    env = dict(os.environ if base is None else base)
+    env.update(PYTHONPATH=str(KERNEL_HOOKS), BOOK_KERNEL_HOOKS=",".join(hooks))
     return env
+
+
+def perturbed_env(home, hooks=ALL_HOOKS):
+    """The environment of a perturbed run: a fresh HOME, the kernel hooks, no per-user Jupyter or XDG locations."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(DROPPED_PREFIXES)}
+    env.update(HOME=str(home), PYTHONDONTWRITEBYTECODE="1")
+    return hooks_env(hooks, env)
 
 
 def single_core_prefix(core=0):
@@ -71,11 +85,21 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapter", nargs="?", default="", help="chapter number prefix such as 01; default: all")
     parser.add_argument("--passes", type=int, default=2, help="how many times in a row (default 2)")
+    parser.add_argument("--numerics-only", action="store_true", help="one pass with only simulated bfloat16 matmuls")
     args = parser.parse_args(argv)
     notebooks = [path for path in chapter_notebooks() if path.name.startswith(args.chapter)]
     if not notebooks:
         sys.exit(f"tools/portability.py: no chapter notebook matches {args.chapter!r}")
-    print(f"portability: {len(notebooks)} chapter(s), {args.passes} pass(es), one core, strict warnings, fresh HOME")
+    if args.numerics_only:
+        print(f"accelerator numerics: {len(notebooks)} chapter(s), float32 matmul operands rounded to bfloat16")
+        began = time.perf_counter()
+        code = subprocess.run(nbval_command(notebooks), cwd=ROOT, env=hooks_env(["bfloat16_matmul"])).returncode
+        print(f"accelerator numerics: {'passed' if code == 0 else 'FAILED'} in {time.perf_counter() - began:.0f} s")
+        return code
+    print(
+        f"portability: {len(notebooks)} chapter(s), {args.passes} pass(es), one core, strict warnings, "
+        "simulated bfloat16 matmuls, fresh HOME"
+    )
     failed, start = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="book-home-") as home:
         for number in range(1, args.passes + 1):

@@ -1,8 +1,8 @@
-"""Strict warnings: a DeprecationWarning or FutureWarning issued by jax, jaxlib or optax becomes an exception.
+"""Kernel hook `strict_warnings`: a DeprecationWarning or FutureWarning issued by jax, jaxlib or optax becomes an
+exception.
 
-Python imports `sitecustomize` at start-up from the first folder on sys.path that has one, so every process whose
-PYTHONPATH holds this folder loads it, including the Jupyter kernels that nbval starts (they inherit the
-environment). `tools/portability.py` sets that for `make test-portability`.
+Loaded at start-up by this folder's sitecustomize.py when BOOK_KERNEL_HOOKS names it; `tools/portability.py` sets
+that for `make test-portability`.
 
 Why not PYTHONWARNINGS: its module field matches one exact module name, not a package and not the module that
 issued the warning (with `stacklevel=2`, jax's deprecations are attributed to the notebook's `__main__`), and
@@ -35,7 +35,9 @@ def strict_showwarning(message, category, filename, lineno, file=None, line=None
         issuer = issuing_module(sys._getframe(1))
         if issuer.partition(".")[0] in STRICT_PACKAGES:
             error = message if isinstance(message, Warning) else category(message)
-            error.add_note(f"(a {category.__name__} issued by {issuer}, made an error by tools/strict_warnings)")
+            error.add_note(
+                f"(a {category.__name__} issued by {issuer}, made an error by tools/kernel_hooks/strict_warnings.py)"
+            )
             raise error
     _show_warning(message, category, filename, lineno, file, line)
 
