@@ -1,0 +1,172 @@
+"""Chapter 2's exercise checkers, fed the reference answer, the unfinished stub and at least five wrong answers each.
+
+A checker must print exactly one line, must never raise (the reader's notebook keeps running), must accept a
+correct answer (including one computed from bfloat16-rounded operands, as a TPU does) and must reject every wrong
+one, including answers that are only slightly off.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from book_cells import CHAPTERS, helpers_source
+
+
+def load_checkers(chapter_file):
+    namespace = {}
+    exec(compile(helpers_source(CHAPTERS / chapter_file), chapter_file, "exec"), namespace)
+    return namespace
+
+
+CH02 = load_checkers("02_jit.ipynb")
+
+
+def verdict(capsys, checker, answer):
+    checker(answer)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, f"a checker prints exactly one line, got {lines}"
+    return lines[0]
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def assert_rejects(capsys, checker, answer, *expected_words):
+    line = verdict(capsys, checker, answer)
+    assert line.startswith("✗"), line
+    for word in expected_words:
+        assert word in line, line
+
+
+def bf16(a):
+    return jnp.asarray(a, jnp.bfloat16).astype(jnp.float32)
+
+
+# --- jit_attention ----------------------------------------------------------------------------------------------
+
+
+def attention(q, k, v, scale=True, axis=-1):
+    scores = q @ k.T
+    if scale:
+        scores = scores / jnp.sqrt(q.shape[-1])
+    return jax.nn.softmax(scores, axis=axis) @ v
+
+
+attention_ok = jax.jit(attention)
+
+
+@jax.jit
+def attention_bf16_operands(q, k, v):
+    """What a TPU computes at default precision: every matmul operand rounded to bfloat16."""
+    scores = bf16(q) @ bf16(k).T / jnp.sqrt(q.shape[-1])
+    return bf16(jax.nn.softmax(scores, axis=-1)) @ bf16(v)
+
+
+def test_jit_attention_accepts_correct_answers(capsys):
+    check = CH02["check_jit_attention"]
+    for _ in range(20):  # fresh random inputs every time: the bfloat16 answer must pass on all of them
+        assert verdict(capsys, check, attention_ok).startswith("✓")
+        assert verdict(capsys, check, attention_bf16_operands).startswith("✓")
+    assert verdict(capsys, check, jax.jit(stub)).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (jax.jit(lambda q, k, v: 1.01 * attention(q, k, v)), ["scaled"]),
+        (jax.jit(lambda q, k, v: attention(q, k, v) + 0.01), ["shifted"]),
+        (jax.jit(partial(attention, scale=False)), ["wrong values"]),
+        (jax.jit(partial(attention, axis=0)), ["wrong values"]),
+        (jax.jit(lambda q, k, v: jax.nn.softmax(q @ k.T / q.shape[-1], axis=-1) @ v), ["wrong values"]),
+        (jax.jit(lambda q, k, v: (q @ k.T / jnp.sqrt(q.shape[-1])) @ v), ["wrong values"]),
+        (jax.jit(lambda q, k, v: attention(q, k, v).T), ["shape"]),
+        (jax.jit(lambda q, k, v: attention(q, k, v) * jnp.nan), ["NaN"]),
+        (attention, ["not jitted"]),
+        (jax.jit(lambda q, k, v: attention(q, k, v).astype(jnp.float16)), ["dtype"]),
+    ],
+)
+def test_jit_attention_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH02["check_jit_attention"], answer, *words)
+
+
+# --- soft_threshold ---------------------------------------------------------------------------------------------
+
+
+def soft_threshold_ok(x, t):
+    return jnp.where(jnp.abs(x) > t, jnp.where(x > t, x - t, x + t), 0.0)
+
+
+def soft_threshold_sign(x, t):
+    return jnp.sign(x) * jnp.maximum(jnp.abs(x) - t, 0.0)
+
+
+def soft_threshold_python_if(x, t):
+    if x > t:
+        return x - t
+    if x < -t:
+        return x + t
+    return 0.0
+
+
+def soft_threshold_numpy(x, t):
+    x = np.asarray(x)
+    return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+
+
+def test_soft_threshold_accepts_correct_answers(capsys):
+    check = CH02["check_soft_threshold"]
+    assert verdict(capsys, check, soft_threshold_ok).startswith("✓")
+    assert verdict(capsys, check, soft_threshold_sign).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (soft_threshold_python_if, ["jax.jit", "jnp.where"]),
+        (soft_threshold_numpy, ["jax.jit"]),
+        (lambda x, t: soft_threshold_ok(x, t) + 0.01, ["wrong values"]),
+        (lambda x, t: soft_threshold_ok(x, t) * 1.01, ["wrong values"]),
+        (lambda x, t: x - jnp.sign(x) * t, ["wrong values"]),
+        (lambda x, t: jnp.where(jnp.abs(x) > t, x, 0.0), ["wrong values"]),
+        (lambda x, t: jnp.where(x > t, x - t, 0.0), ["wrong values"]),
+        (lambda x, t: soft_threshold_ok(x, t)[1:], ["shape"]),
+        (lambda x, t: soft_threshold_ok(x, t).astype(jnp.int32), ["dtype"]),
+    ],
+)
+def test_soft_threshold_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH02["check_soft_threshold"], answer, *words)
+
+
+# --- sgd_step ---------------------------------------------------------------------------------------------------
+
+
+def sgd(params, grads, lr):
+    return jax.tree.map(lambda p, g: p - lr * g, params, grads)
+
+
+def test_sgd_step_accepts_correct_answers(capsys):
+    check = CH02["check_sgd_step"]
+    assert verdict(capsys, check, jax.jit(sgd, donate_argnums=0)).startswith("✓")
+    assert verdict(capsys, check, jax.jit(sgd, donate_argnames="params")).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (jax.jit(sgd), ["still alive", "donate_argnums=0"]),
+        (sgd, ["still alive"]),
+        (jax.jit(sgd, donate_argnums=1), ["gradients were donated"]),
+        (jax.jit(lambda p, g, lr: sgd(p, g, 1.01 * lr), donate_argnums=0), ["wrong values"]),
+        (jax.jit(lambda p, g, lr: sgd(p, g, -lr), donate_argnums=0), ["wrong values"]),
+        (jax.jit(lambda p, g, lr: jax.tree.map(lambda a: a + 0.01, sgd(p, g, lr)), donate_argnums=0), ["wrong"]),
+        (jax.jit(lambda p, g, lr: list(sgd(p, g, lr).values()), donate_argnums=0), ["dict"]),
+        (jax.jit(lambda p, g, lr: p, donate_argnums=0), ["wrong values"]),
+    ],
+)
+def test_sgd_step_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH02["check_sgd_step"], answer, *words)

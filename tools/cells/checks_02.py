@@ -1,0 +1,101 @@
+# --- Chapter 2: jit ---
+import warnings
+
+
+def _attention_reference(q, k, v):
+    """softmax(q kᵀ / √d) v in float64 NumPy."""
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    scores = q @ k.T / np.sqrt(q.shape[-1])
+    scores -= scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights @ v
+
+
+def expect_attention_close(out, reference):
+    """Close to the reference within bfloat16 matmul noise, but with no overall scale or shift.
+
+    On TPU the matrix products multiply bfloat16-rounded operands, which moves single entries by up to ~0.01
+    here; the errors are unbiased, so the mean error and the best-fit scale stay tiny. A 1% scale or a 0.01
+    shift does not move single entries far, but it moves the mean error or the scale far outside that noise.
+    """
+    out, reference = np.asarray(out, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    error = out - reference
+    if np.abs(error).max() > 0.03:
+        raise Wrong("the result has the right shape but wrong values")
+    if abs(error.mean()) > 0.003:
+        raise Wrong(f"the result is shifted: its mean error is {error.mean():+.4f}")
+    scale = float((out * reference).sum() / (reference * reference).sum())
+    if abs(scale - 1) > 0.004:
+        raise Wrong(f"the result is scaled by {scale:.4f}; expected exactly softmax(QKᵀ/√d)V")
+
+
+def _check_jit_attention(jit_attention):
+    rng = np.random.default_rng()
+    n_q, n_k, d, d_v = (int(rng.integers(lo, hi)) for lo, hi in ((60, 70), (44, 52), (30, 34), (14, 18)))
+    q, k, v = (jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in ((n_q, d), (n_k, d), (n_k, d_v)))
+    out = call_answer(jit_attention, q, k, v)
+    if not hasattr(jit_attention, "lower"):
+        raise Wrong("jit_attention is not jitted: wrap it with jax.jit")
+    expect_array(out, (n_q, d_v), jnp.float32)
+    expect_attention_close(out, _attention_reference(q, k, v))
+
+
+def check_jit_attention(jit_attention):
+    report("jit_attention", _check_jit_attention, jit_attention)
+
+
+def _soft_threshold_reference(x, t):
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+
+
+def _check_soft_threshold(soft_threshold):
+    rng = np.random.default_rng()
+    x = jnp.asarray(rng.normal(scale=2.0, size=(int(rng.integers(50, 80)),)), jnp.float32)
+    jitted = jax.jit(soft_threshold)
+    thresholds = [float(t) for t in rng.uniform(0.3, 1.5, size=3)]
+    for t in thresholds:
+        try:
+            out = jitted(x, t)
+        except NotImplementedError:
+            raise NotYet() from None
+        except Exception as exc:
+            raise Wrong(f"it fails under jax.jit ({first_line(exc)}); replace `if` with jnp.where") from None
+        expect_array(out, x.shape, jnp.float32)
+        expect_close(out, _soft_threshold_reference(x, t), rtol=1e-6, atol=1e-6)
+    if jitted._cache_size() != 1:
+        raise Wrong(f"{len(thresholds)} thresholds compiled {jitted._cache_size()} times; keep `t` traced")
+
+
+def check_soft_threshold(soft_threshold):
+    report("soft_threshold", _check_soft_threshold, soft_threshold)
+
+
+def _check_sgd_step(sgd_step):
+    rng = np.random.default_rng()
+
+    shapes = {"w": (int(rng.integers(3, 6)), 4), "b": (4,)}
+
+    def tree():
+        return {name: jnp.asarray(rng.normal(size=shape), jnp.float32) for name, shape in shapes.items()}
+
+    params, grads = tree(), tree()
+    lr = float(rng.uniform(0.3, 0.7))
+    expected = {name: np.asarray(params[name]) - lr * np.asarray(grads[name]) for name in params}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an unusable donation warns; the checks below say it in words
+        new = call_answer(sgd_step, params, grads, lr)
+    if not isinstance(new, dict) or set(new) != set(params):
+        raise Wrong(f"the result should be a dict with keys {sorted(params)}, like params")
+    for name in params:
+        expect_array(new[name], params[name].shape, jnp.float32, what=f"new params[{name!r}]")
+        expect_close(new[name], expected[name], what=f"new params[{name!r}]", rtol=1e-6, atol=1e-6)
+    if any(g.is_deleted() for g in grads.values()):
+        raise Wrong("the gradients were donated; donate the parameters (argument 0) instead")
+    if not all(p.is_deleted() for p in params.values()):
+        raise Wrong("the old parameters are still alive: jit the step with donate_argnums=0")
+
+
+def check_sgd_step(sgd_step):
+    report("sgd_step", _check_sgd_step, sgd_step)
