@@ -39,32 +39,32 @@ def draw():
                 (x, top), BOX_W, BOX_H, boxstyle="round,pad=0.05", facecolor="white", edgecolor=colour, linewidth=1.6
             )
         )
-        ax.text(x + BOX_W / 2, top + BOX_H / 2, name, ha="center", va="center", fontsize=9, weight="bold")
-        ax.text(x + BOX_W / 2, top - 0.15, note, ha="center", va="top", fontsize=7.5, color="0.3")
+        ax.text(x + BOX_W / 2, top + BOX_H / 2, name, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(x + BOX_W / 2, top - 0.15, note, ha="center", va="top", fontsize=9.5, color="0.3")
         if index:
             arrow(ax, (x - GAP, top + BOX_H / 2), (x, top + BOX_H / 2), "0.2")
-    ax.text(box_x(0), top + BOX_H + 0.3, "compile once per cache key", fontsize=9, color=PALETTE[1])
+    ax.text(box_x(0), top + BOX_H + 0.3, "compile once per cache key", fontsize=11, color=PALETTE[1])
     last = box_x(len(STAGES) - 1) + BOX_W / 2
     for row, (call, label, miss) in enumerate(CALLS):
         y = 2.6 - row * 0.62
-        ax.text(0.1, y, call, ha="left", va="center", fontsize=8.5, family="DejaVu Sans Mono")
+        ax.text(0.1, y, call, ha="left", va="center", fontsize=10.5, family="DejaVu Sans Mono")
         colour = PALETTE[1] if miss else PALETTE[2]
         if miss:
-            arrow(ax, (1.9, y), (box_x(1) + BOX_W / 2, y), colour, linewidth=1.4)
+            arrow(ax, (2.3, y), (box_x(1) + BOX_W / 2, y), colour, linewidth=1.4)
             ax.plot([box_x(1) + BOX_W / 2] * 2, [y, top - 0.85], color=colour, linewidth=1.0, linestyle=":")
         else:
-            arrow(ax, (1.9, y), (last, y), colour, linewidth=1.8)
+            arrow(ax, (2.3, y), (last, y), colour, linewidth=1.8)
             ax.plot([last] * 2, [y, top - 0.85], color=colour, linewidth=1.0, linestyle=":")
         ax.text(
             last + 0.15 if not miss else box_x(1) + BOX_W / 2 + 0.2,
             y + 0.12,
             label,
-            fontsize=8,
+            fontsize=10,
             color=colour,
             va="bottom",
         )
     key = "cache key: shapes, dtypes, weak types, pytree structure, static argument values"
-    ax.text(0.1, 0.0, key, fontsize=8, color="0.3")
+    ax.text(0.1, 0.0, key, fontsize=10, color="0.3")
     ax.set_xlim(0, box_x(len(STAGES) - 1) + BOX_W + 1.4)
     ax.set_ylim(-0.2, top + BOX_H + 0.7)
     ax.axis("off")
