@@ -78,6 +78,8 @@ def test_jit_attention_accepts_correct_answers(capsys):
     [
         (jax.jit(lambda q, k, v: 1.01 * attention(q, k, v)), ["scaled"]),
         (jax.jit(lambda q, k, v: attention(q, k, v) + 0.01), ["shifted"]),
+        (jax.jit(lambda q, k, v: attention(q, k, v) + 0.002), ["shifted"]),
+        (jax.jit(lambda q, k, v: 1.003 * attention(q, k, v)), ["scaled"]),
         (jax.jit(partial(attention, scale=False)), ["wrong values"]),
         (jax.jit(partial(attention, axis=0)), ["wrong values"]),
         (jax.jit(lambda q, k, v: jax.nn.softmax(q @ k.T / q.shape[-1], axis=-1) @ v), ["wrong values"]),
@@ -118,7 +120,8 @@ def soft_threshold_numpy(x, t):
 
 def test_soft_threshold_accepts_correct_answers(capsys):
     check = CH02["check_soft_threshold"]
-    assert verdict(capsys, check, soft_threshold_ok).startswith("✓")
+    for _ in range(3):  # a reader may re-run the checker cell: earlier runs must not count as compiles
+        assert verdict(capsys, check, soft_threshold_ok).startswith("✓")
     assert verdict(capsys, check, soft_threshold_sign).startswith("✓")
     assert verdict(capsys, check, stub).startswith("○")
 
@@ -128,6 +131,8 @@ def test_soft_threshold_accepts_correct_answers(capsys):
     [
         (soft_threshold_python_if, ["jax.jit", "jnp.where"]),
         (soft_threshold_numpy, ["jax.jit"]),
+        (partial(jax.jit, static_argnums=1)(soft_threshold_ok), ["static", "keep it traced"]),
+        (lambda x, t: jnp.where(jnp.abs(x) >= t + 0.01, soft_threshold_ok(x, t), 0.0), ["wrong values"]),
         (lambda x, t: soft_threshold_ok(x, t) + 0.01, ["wrong values"]),
         (lambda x, t: soft_threshold_ok(x, t) * 1.01, ["wrong values"]),
         (lambda x, t: x - jnp.sign(x) * t, ["wrong values"]),
@@ -148,6 +153,20 @@ def sgd(params, grads, lr):
     return jax.tree.map(lambda p, g: p - lr * g, params, grads)
 
 
+_sgd_copy = jax.jit(sgd)
+
+
+def deletes_by_hand(params, grads, lr):
+    """Copies, then deletes the old parameters itself: they end up deleted, but nothing was donated."""
+    new = _sgd_copy(params, grads, lr)
+    for leaf in params.values():
+        leaf.delete()
+    return new
+
+
+deletes_by_hand.lower = _sgd_copy.lower  # looks jitted to the checker
+
+
 def test_sgd_step_accepts_correct_answers(capsys):
     check = CH02["check_sgd_step"]
     assert verdict(capsys, check, jax.jit(sgd, donate_argnums=0)).startswith("✓")
@@ -158,9 +177,11 @@ def test_sgd_step_accepts_correct_answers(capsys):
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
-        (jax.jit(sgd), ["still alive", "donate_argnums=0"]),
-        (sgd, ["still alive"]),
-        (jax.jit(sgd, donate_argnums=1), ["gradients were donated"]),
+        (jax.jit(sgd), ["not donated", "donate_argnums=0"]),
+        (sgd, ["not jitted"]),
+        (jax.jit(sgd, donate_argnums=1), ["gradients are donated too"]),
+        (jax.jit(sgd, donate_argnums=(0, 1)), ["gradients are donated too"]),
+        (deletes_by_hand, ["not donated"]),
         (jax.jit(lambda p, g, lr: sgd(p, g, 1.01 * lr), donate_argnums=0), ["wrong values"]),
         (jax.jit(lambda p, g, lr: sgd(p, g, -lr), donate_argnums=0), ["wrong values"]),
         (jax.jit(lambda p, g, lr: jax.tree.map(lambda a: a + 0.01, sgd(p, g, lr)), donate_argnums=0), ["wrong"]),
