@@ -25,8 +25,8 @@ def grid(ax, x, y, rows, columns, colour_of, label, note):
                     alpha=0.85 if colour else 1.0,
                 )
             )
-    ax.text(x + columns * CELL / 2, y + 0.18, label, ha="center", va="bottom", fontsize=9, family="DejaVu Sans Mono")
-    ax.text(x + columns * CELL / 2, y - rows * CELL - 0.15, note, ha="center", va="top", fontsize=8, color="0.3")
+    ax.text(x + columns * CELL / 2, y + 0.18, label, ha="center", va="bottom", fontsize=11, family="DejaVu Sans Mono")
+    ax.text(x + columns * CELL / 2, y - rows * CELL - 0.15, note, ha="center", va="top", fontsize=10, color="0.3")
 
 
 def arrow(ax, start, end):
@@ -43,10 +43,10 @@ def draw():
     for i in range(BATCH):
         y = top - 0.1 - i * 1.35
         grid(ax, 3.0, y, 2, 1, lambda r, c, i=i: COLOURS[i], f"x[:, {i}]", "")
-        ax.text(3.0 + CELL + 0.25, y - CELL, "f( · , w)  →", fontsize=9, va="center")
+        ax.text(3.0 + CELL + 0.25, y - CELL, "f( · , w)  →", fontsize=10.5, va="center")
         grid(ax, 4.95, y, 1, 4, lambda r, c, i=i: COLOURS[i], "", "")
     arrow(ax, (1.75, top - 0.5), (2.85, top - 0.5))
-    ax.text(3.0, top + 0.55, "f runs once per example\n(conceptually: vmap traces it once)", fontsize=8.5)
+    ax.text(3.0, top + 0.55, "f runs once per example\n(conceptually: vmap traces it once)", fontsize=10.5)
     # Outputs: stacked along out_axes=0 (rows) or out_axes=1 (columns).
     grid(ax, 7.6, top, BATCH, 4, lambda r, c: COLOURS[r], "out_axes=0: (3, 4)", "example i = row i")
     grid(ax, 7.95, top - 2.1, 4, BATCH, lambda r, c: COLOURS[c], "out_axes=1: (4, 3)", "example i = column i")
