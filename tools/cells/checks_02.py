@@ -12,23 +12,30 @@ def _attention_reference(q, k, v):
     return weights @ v
 
 
+def _scale_and_shift(out, reference):
+    """The least-squares fit out ≈ scale * reference + shift: (1, 0) for a right answer, whatever its noise."""
+    design = np.stack([reference.ravel(), np.ones(reference.size)], axis=1)
+    (scale, shift), *_ = np.linalg.lstsq(design, out.ravel(), rcond=None)
+    return float(scale), float(shift)
+
+
 def expect_attention_close(out, reference):
     """Close to the reference within bfloat16 matmul noise, but with no overall scale or shift.
 
     On TPU the matrix products multiply bfloat16-rounded operands, which moves single entries by up to ~0.012
-    here; the errors are unbiased, so the mean error stays below 2.3e-4 and the best-fit scale within 1.05e-3 of 1
-    (300 simulated draws). A 1% scale or a 0.01 shift does not move single entries far, but it moves the mean
-    error or the scale far outside that noise; the limits (0.001, 0.0025) keep a margin of more than 2x on both.
+    here; the errors are unbiased: over 200 simulated draws the least-squares fit out ≈ scale·reference + shift
+    stayed within 1e-3 of scale 1 and 2.4e-4 of shift 0. A 1% scale or a 0.01 shift does not move single entries
+    far, but it moves the fit far outside that noise; the limits (0.0025, 0.001) keep a margin of more than 2x.
     """
     out, reference = np.asarray(out, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     error = out - reference
     if np.abs(error).max() > 0.03:
         raise Wrong("the result has the right shape but wrong values")
-    if abs(error.mean()) > 0.001:
-        raise Wrong(f"the result is shifted: its mean error is {error.mean():+.4f}")
-    scale = float((out * reference).sum() / (reference * reference).sum())
+    scale, shift = _scale_and_shift(out, reference)
     if abs(scale - 1) > 0.0025:
         raise Wrong(f"the result is scaled by {scale:.4f}; expected exactly softmax(QKᵀ/√d)V")
+    if abs(shift) > 0.001:
+        raise Wrong(f"the result is shifted by {shift:+.4f}")
 
 
 def _check_jit_attention(jit_attention):

@@ -1,0 +1,271 @@
+"""Chapter 4's exercise checkers, fed the reference answer, the unfinished stub and at least five wrong answers each.
+
+A checker must print exactly one line, must never raise (the reader's notebook keeps running), must accept a
+correct answer (including one whose matrix products, forward and backward, round their operands to bfloat16, as a
+TPU does) and must reject every wrong one, including answers that are only slightly off.
+"""
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import pytest
+from book_cells import CHAPTERS, helpers_source
+from jax import lax
+
+
+def load_checkers(chapter_file):
+    namespace = {}
+    exec(compile(helpers_source(CHAPTERS / chapter_file), chapter_file, "exec"), namespace)
+    return namespace
+
+
+CH04 = load_checkers("04_autodiff.ipynb")
+LEARNING_RATE = 0.1
+
+
+def verdict(capsys, checker, answer):
+    checker(answer)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, f"a checker prints exactly one line, got {lines}"
+    return lines[0]
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+def assert_rejects(capsys, checker, answer, *expected_words):
+    line = verdict(capsys, checker, answer)
+    assert line.startswith("✗"), line
+    for word in expected_words:
+        assert word in line, line
+
+
+_original_bind = lax.dot_general_p.bind
+
+
+def _bind_bf16(lhs, rhs, **params):
+    if lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32 and params.get("precision") is None:
+        lhs = lax.reduce_precision(lhs, exponent_bits=8, mantissa_bits=7)
+        rhs = lax.reduce_precision(rhs, exponent_bits=8, mantissa_bits=7)
+    return _original_bind(lhs, rhs, **params)
+
+
+@contextlib.contextmanager
+def bfloat16_matmuls():
+    """Every float32 matmul (forward and backward, eager and under jit) rounds its operands, as on a TPU."""
+    lax.dot_general_p.bind = _bind_bf16
+    try:
+        yield
+    finally:
+        del lax.dot_general_p.bind  # back to the class's own bind, not a shadowing copy
+        jax.clear_caches()  # traces made under the patch (jnp.matmul is jitted) must not leak into later tests
+
+
+def fresh(fn):
+    """A new function object, so jit traces it again (under the bfloat16 patch) instead of reusing a cache."""
+    return lambda *args: fn(*args)
+
+
+# --- attention_gradient -----------------------------------------------------------------------------------------
+
+
+def attention(q, k, v, scale=None):
+    scale = jnp.sqrt(q.shape[-1]) if scale is None else scale
+    return jax.nn.softmax(q @ k.T / scale, axis=-1) @ v
+
+
+def attention_gradient(q, k, v, g):
+    _, pullback = jax.vjp(attention, q, k, v)
+    return pullback(g)
+
+
+def gradient_of_sum(q, k, v, g):
+    return jax.grad(lambda *a: jnp.sum(attention(*a)), argnums=(0, 1, 2))(q, k, v)
+
+
+def no_scale(q, k, v, g):
+    _, pullback = jax.vjp(lambda q, k, v: attention(q, k, v, scale=1.0), q, k, v)
+    return pullback(g)
+
+
+def scaled(factor):
+    return lambda *a: tuple(factor * x for x in attention_gradient(*a))
+
+
+def test_attention_gradient_accepts_correct_answers(capsys):
+    check = CH04["check_attention_gradient"]
+    for _ in range(3):
+        assert verdict(capsys, check, attention_gradient).startswith("✓")
+    with bfloat16_matmuls():
+        for _ in range(20):
+            assert verdict(capsys, check, fresh(attention_gradient)).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (scaled(1.01), ["scaled"]),
+        (scaled(0.99), ["scaled"]),
+        (lambda *a: (lambda dq, dk, dv: (1.01 * dq, dk, dv))(*attention_gradient(*a)), ["dQ is scaled"]),
+        (lambda *a: (lambda dq, dk, dv: (dq, 0.99 * dk, dv))(*attention_gradient(*a)), ["dK is scaled"]),
+        (lambda *a: tuple(x + 0.01 for x in attention_gradient(*a)), ["shifted"]),
+        (lambda *a: (lambda dq, dk, dv: (dq, dv, dk))(*attention_gradient(*a)), ["dK", "shape"]),
+        (no_scale, ["wrong values"]),
+        (gradient_of_sum, ["wrong values"]),  # cotangent of ones instead of dL_dout
+        (lambda q, k, v, g: attention_gradient(q, k, v, -g), ["wrong values"]),
+        (lambda *a: attention_gradient(*a)[:2], ["tuple"]),
+        (lambda *a: tuple(x * jnp.nan for x in attention_gradient(*a)), ["NaN"]),
+        (lambda *a: tuple(x.astype(jnp.float16) for x in attention_gradient(*a)), ["dtype"]),
+        (lambda q, k, v, g: attention_gradient(q, k, v, g.T), ["raised"]),
+    ],
+)
+def test_attention_gradient_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH04["check_attention_gradient"], answer, *words)
+
+
+# --- train_step --------------------------------------------------------------------------------------------------
+
+
+def mse(params, x, y, reduce=jnp.mean):
+    pred = jnp.tanh(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
+    return reduce((pred - y) ** 2)
+
+
+def make_train_step(lr=LEARNING_RATE, sign=-1.0, reduce=jnp.mean, new_loss=False, frozen=(), lr_w1=None):
+    def train_step(params, x, y):
+        loss, grads = jax.value_and_grad(mse)(params, x, y, reduce)
+        rates = {name: (lr_w1 if name == "w1" and lr_w1 is not None else lr) for name in params}
+        new = {name: p if name in frozen else p + sign * rates[name] * grads[name] for name, p in params.items()}
+        return new, (mse(new, x, y) if new_loss else loss)
+
+    return train_step
+
+
+def python_if_step(params, x, y):
+    if y.sum() > 0:  # Python control flow on a value: fails under jit
+        return make_train_step()(params, x, y)
+    return params, 0.0
+
+
+def test_train_step_accepts_correct_answers(capsys):
+    check = CH04["check_train_step"]
+    for _ in range(3):
+        assert verdict(capsys, check, make_train_step()).startswith("✓")
+    with bfloat16_matmuls():
+        for _ in range(20):
+            assert verdict(capsys, check, fresh(make_train_step())).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (make_train_step(lr=0.101), ["scaled"]),
+        (make_train_step(lr=0.099), ["scaled"]),
+        (make_train_step(lr_w1=0.101), ["'w1'", "scaled"]),  # 1% off on one parameter only
+        (make_train_step(sign=1.0), ["uphill"]),
+        (make_train_step(new_loss=True), ["loss"]),
+        (make_train_step(reduce=jnp.sum), ["wrong values"]),
+        (make_train_step(frozen=("b1",)), ["'b1'", "did not change"]),
+        (make_train_step(frozen=("b1", "b2")), ["did not change"]),
+        (lambda p, x, y: (p, mse(p, x, y)), ["did not change"]),
+        (lambda p, x, y: make_train_step()(p, x, y)[0], ["pair"]),
+        (lambda p, x, y: ({k: v for k, v in make_train_step()(p, x, y)[0].items() if k != "b2"}, 0.0), ["keys"]),
+        (lambda p, x, y: (make_train_step()(p, x, y)[0], mse(p, x, y) * jnp.nan), ["NaN"]),
+        (python_if_step, ["jax.jit"]),
+    ],
+)
+def test_train_step_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH04["check_train_step"], answer, *words)
+
+
+# --- hvp ---------------------------------------------------------------------------------------------------------
+
+
+def hvp(f, x, v):
+    return jax.jvp(jax.grad(f), (x,), (v,))[1]
+
+
+def hvp_reverse_over_reverse(f, x, v):
+    return jax.grad(lambda x: jnp.vdot(jax.grad(f)(x), v))(x)
+
+
+def hvp_central_differences(f, x, v, eps=1e-3):
+    """Close, but not exact: (∇f(x + εv) − ∇f(x − εv)) / 2ε."""
+    return (jax.grad(f)(x + eps * v) - jax.grad(f)(x - eps * v)) / (2 * eps)
+
+
+def test_hvp_accepts_correct_answers(capsys):
+    check = CH04["check_hvp"]
+    for _ in range(5):
+        assert verdict(capsys, check, hvp).startswith("✓")
+    assert verdict(capsys, check, hvp_reverse_over_reverse).startswith("✓")  # no Hessian formed either
+    with bfloat16_matmuls():  # as on a TPU: the vdot of reverse-over-reverse rounds v
+        for _ in range(5):
+            assert verdict(capsys, check, hvp_reverse_over_reverse).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (lambda f, x, v: jax.hessian(f)(x) @ v, ["Hessian"]),
+        (lambda f, x, v: 1.01 * hvp(f, x, v), ["wrong values"]),
+        (hvp_central_differences, ["wrong values"]),
+        (lambda f, x, v: hvp(f, x, v) + 0.01, ["wrong values"]),
+        (lambda f, x, v: jax.grad(f)(x) * v, ["wrong values"]),
+        (lambda f, x, v: jax.jvp(f, (x,), (v,))[1], ["shape"]),
+        (lambda f, x, v: jnp.roll(hvp(f, x, v), 1), ["wrong values"]),
+        (lambda f, x, v: hvp(f, x, v).astype(jnp.float16), ["dtype"]),
+        (lambda f, x, v: hvp(f, x, v) * jnp.nan, ["NaN"]),
+    ],
+)
+def test_hvp_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH04["check_hvp"], answer, *words)
+
+
+# --- clip_gradient -----------------------------------------------------------------------------------------------
+
+
+def make_clip(transform=lambda g, lo, hi: jnp.clip(g, lo, hi), forward=lambda x, lo, hi: x):
+    @jax.custom_vjp
+    def clip_gradient(x, lo, hi):
+        return forward(x, lo, hi)
+
+    def fwd(x, lo, hi):
+        return forward(x, lo, hi), (lo, hi)
+
+    def bwd(res, g):
+        lo, hi = res
+        return transform(g, lo, hi), None, None
+
+    clip_gradient.defvjp(fwd, bwd)
+    return clip_gradient
+
+
+def test_clip_gradient_accepts_correct_answers(capsys):
+    check = CH04["check_clip_gradient"]
+    for _ in range(5):
+        assert verdict(capsys, check, make_clip()).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (lambda x, lo, hi: x, ["not clipped"]),
+        (make_clip(transform=lambda g, lo, hi: g), ["not clipped"]),
+        (make_clip(forward=lambda x, lo, hi: jnp.clip(x, lo, hi)), ["forward"]),
+        (lambda x, lo, hi: jnp.clip(x, lo, hi), ["forward"]),
+        (make_clip(transform=lambda g, lo, hi: jnp.clip(g, -hi, hi)), ["clipped to"]),
+        (make_clip(transform=lambda g, lo, hi: 1.01 * jnp.clip(g, lo, hi)), ["clipped to"]),
+        (make_clip(transform=lambda g, lo, hi: jnp.clip(g, lo, hi) + 0.01), ["clipped to"]),
+        (make_clip(transform=lambda g, lo, hi: g / jnp.maximum(1.0, jnp.linalg.norm(g))), ["clipped to"]),
+        (make_clip(forward=lambda x, lo, hi: x.astype(jnp.float16)), ["dtype"]),
+    ],
+)
+def test_clip_gradient_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH04["check_clip_gradient"], answer, *words)

@@ -1,0 +1,259 @@
+# --- Chapter 4: autodiff ---
+
+
+def _softmax64(scores):
+    scores = scores - scores.max(axis=-1, keepdims=True)
+    weights = np.exp(scores)
+    return weights / weights.sum(axis=-1, keepdims=True)
+
+
+def _attention_gradient_reference(q, k, v, g):
+    """dQ, dK, dV of softmax(q kᵀ/√d) v with cotangent g, worked by hand in float64 NumPy."""
+    q, k, v, g = (np.asarray(a, dtype=np.float64) for a in (q, k, v, g))
+    scale = np.sqrt(q.shape[-1])
+    p = _softmax64(q @ k.T / scale)
+    d_p = g @ v.T
+    d_scores = p * (d_p - (d_p * p).sum(axis=-1, keepdims=True))  # the softmax's vjp
+    return d_scores @ k / scale, d_scores.T @ q / scale, p.T @ g
+
+
+def _run_jitted(fn, *args, static_argnums=()):
+    """The answer under jax.jit; if that fails, an eager call says whether the bug is jit-specific."""
+    try:
+        return call_jitted(fn, *args, static_argnums=static_argnums)
+    except Wrong:
+        call_answer(fn, *args)  # raises the reader's own error if the function fails eagerly too
+        raise
+
+
+def _as64(value):
+    return np.asarray(value, dtype=np.float64)
+
+
+def _fitted_scale(out, ref):
+    return float((out * ref).sum() / max((ref * ref).sum(), 1e-30))
+
+
+def _expect_gradients_close(outs, refs, names, max_relative, max_scale, max_each_scale, max_shift=None):
+    """Each result within bfloat16 matmul noise of its float64 reference; together, no overall scale or shift.
+
+    On TPU the matrix products (forward and backward) multiply bfloat16-rounded operands. Over 150 simulated draws
+    (tests/test_checkers_04.py rounds every matmul operand) single entries moved by up to 1.3% of the largest entry,
+    the best-fit scale of all gradients together by up to 1.6e-3 (attention) and 1.2e-3 (train_step), and the mean
+    error by up to 2.3e-4. The limits keep a margin of 2.5x or more over that noise and still reject a 1% scale.
+    Each result also gets its own scale limit (single gradients are noisier: up to 1.9e-3 for dQ and dK, 2.8e-3 for
+    an MLP weight, in 40 simulated draws), so a 1% error in only one of them is caught too.
+    """
+    for out, ref, name in zip(outs, refs, names, strict=True):
+        error = np.abs(_as64(out) - ref).max() / max(np.abs(ref).max(), 1e-12)
+        if error > max_relative:
+            raise Wrong(f"{name} has the right shape but wrong values (off by {100 * error:.0f}% of its largest entry)")
+        each = _fitted_scale(_as64(out), ref)
+        if abs(each - 1) > max_each_scale:
+            raise Wrong(f"{name} is scaled by {each:.4f} compared with the exact one")
+        if max_shift is not None and abs((_as64(out) - ref).mean()) > max_shift:
+            raise Wrong(f"{name} is shifted: its mean error is {(_as64(out) - ref).mean():+.4f}")
+    out_all = np.concatenate([_as64(out).ravel() for out in outs])
+    ref_all = np.concatenate([ref.ravel() for ref in refs])
+    scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
+    if abs(scale - 1) > max_scale:
+        raise Wrong(f"the results are scaled by {scale:.4f} compared with the exact ones")
+
+
+def _check_attention_gradient(attention_gradient):
+    rng = np.random.default_rng()
+    n_q, n_k, d, d_v = (int(rng.integers(lo, hi)) for lo, hi in ((40, 56), (48, 64), (16, 20), (8, 12)))
+    shapes = ((n_q, d), (n_k, d), (n_k, d_v), (n_q, d_v))
+    q, k, v, g = (jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in shapes)
+    result = _run_jitted(attention_gradient, q, k, v, g)
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise Wrong("return the tuple (dQ, dK, dV): the pullback's output, all three of them")
+    names = ("dQ", "dK", "dV")
+    for out, shape, name in zip(result, shapes[:3], names, strict=True):
+        expect_array(out, shape, jnp.float32, what=name)
+    refs = _attention_gradient_reference(q, k, v, g)
+    _expect_gradients_close(result, refs, names, max_relative=0.04, max_scale=4e-3, max_each_scale=5e-3, max_shift=1e-3)
+
+
+def check_attention_gradient(attention_gradient):
+    report("attention_gradient", _check_attention_gradient, attention_gradient)
+
+
+_LEARNING_RATE = 0.1  # the chapter's LEARNING_RATE
+
+
+def _mlp_reference(params, x, y):
+    """(loss, gradients) of the mean squared error of tanh(x @ w1 + b1) @ w2 + b2, by hand in float64."""
+    p = {name: _as64(value) for name, value in params.items()}
+    x, y = _as64(x), _as64(y)
+    hidden = np.tanh(x @ p["w1"] + p["b1"])
+    residual = hidden @ p["w2"] + p["b2"] - y
+    d_pred = 2 * residual / x.shape[0]
+    d_z = (d_pred @ p["w2"].T) * (1 - hidden**2)
+    grads = {"w1": x.T @ d_z, "b1": d_z.sum(0), "w2": hidden.T @ d_pred, "b2": d_pred.sum(0)}
+    return float((residual**2).mean()), grads
+
+
+def _random_mlp(rng):
+    batch, d_in, h = (int(rng.integers(lo, hi)) for lo, hi in ((32, 48), (6, 10), (16, 24)))
+    params = {
+        "w1": rng.normal(size=(d_in, h)) / np.sqrt(d_in),
+        "b1": rng.normal(size=h) * 0.5,
+        "w2": rng.normal(size=(h, 1)) / np.sqrt(h),
+        "b2": rng.normal(size=1) * 0.5,
+    }
+    params = {name: jnp.asarray(value, jnp.float32) for name, value in params.items()}
+    x = jnp.asarray(rng.normal(size=(batch, d_in)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(batch, 1)) + 3.0, jnp.float32)  # far from the predictions: big gradients
+    return params, x, y
+
+
+def _check_train_step(train_step):
+    rng = np.random.default_rng()
+    params, x, y = _random_mlp(rng)
+    result = _run_jitted(train_step, params, x, y)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Wrong("return the pair (new_params, loss)")
+    new_params, loss = result
+    if not isinstance(new_params, dict) or set(new_params) != set(params):
+        raise Wrong(f"new_params should be a dict with the keys {sorted(params)}, like params")
+    names = sorted(params)
+    for name in names:
+        expect_array(new_params[name], params[name].shape, jnp.float32, what=f"new_params[{name!r}]")
+    expect_array(loss, (), jnp.float32, what="the loss")
+    ref_loss, grads = _mlp_reference(params, x, y)
+    steps = [_as64(new_params[name]) - _as64(params[name]) for name in names]
+    if all(np.all(step == 0) for step in steps):
+        raise Wrong("the parameters did not change: subtract LEARNING_RATE times the gradient")
+    ref_steps = [-_LEARNING_RATE * grads[name] for name in names]
+    out_all = np.concatenate([step.ravel() for step in steps])
+    ref_all = np.concatenate([step.ravel() for step in ref_steps])
+    if (out_all * ref_all).sum() < 0:
+        raise Wrong("the parameters move uphill: subtract the gradient (gradient descent), do not add it")
+    for step, name in zip(steps, names, strict=True):
+        if np.all(step == 0):
+            raise Wrong(f"new_params[{name!r}] did not change: update every parameter")
+    labels = [f"the update of {name!r}" for name in names]
+    _expect_gradients_close(steps, ref_steps, labels, max_relative=0.03, max_scale=4e-3, max_each_scale=6e-3)
+    if abs(float(loss) / ref_loss - 1) > 5e-3:
+        raise Wrong(f"the loss is {float(loss):.4f}, expected {ref_loss:.4f}: the mean squared error at the old params")
+
+
+def check_train_step(train_step):
+    report("train_step", _check_train_step, train_step)
+
+
+def _hvp_tests(rng, n):
+    """(f, x, v, exact H v in float64) for elementwise and polynomial functions: no matmul, no rounding noise."""
+    x64 = rng.uniform(-1.5, 1.5, size=n)
+    v64 = rng.normal(size=n)
+    c = float(rng.uniform(0.2, 0.4))
+
+    def sine(x):  # f = Σ x² sin x: a diagonal Hessian
+        return jnp.sum(x**2 * jnp.sin(x))
+
+    sine_hv = (2 * np.sin(x64) + 4 * x64 * np.cos(x64) - x64**2 * np.sin(x64)) * v64
+
+    def cube(x):  # f = (Σ x)³: every entry of the Hessian is 6 Σ x
+        return jnp.sum(x) ** 3
+
+    v_positive = np.abs(v64) + 0.5  # Σv far from 0: a bfloat16-rounded v changes Σv by a tiny relative amount
+    cube_hv = 6 * x64.sum() * v_positive.sum() * np.ones(n)
+
+    def wiggle(x):  # f = Σ sin(30 x): with a long v, finite differences (x ± εv) miss its curvature badly
+        return jnp.sum(jnp.sin(30.0 * x))
+
+    v_long = 30.0 * v64
+    wiggle_hv = -900.0 * np.sin(30.0 * x64) * v_long
+
+    def chain(x):  # f = Σ exp(c x_i x_{i+1}): a tridiagonal Hessian
+        return jnp.sum(jnp.exp(c * x[:-1] * x[1:]))
+
+    e = np.exp(c * x64[:-1] * x64[1:])
+    diag = np.zeros(n)
+    diag[:-1] += e * (c * x64[1:]) ** 2
+    diag[1:] += e * (c * x64[:-1]) ** 2
+    off = e * c * (1 + c * x64[:-1] * x64[1:])
+    chain_hv = diag * v64
+    chain_hv[:-1] += off * v64[1:]
+    chain_hv[1:] += off * v64[:-1]
+    x, v = jnp.asarray(x64, jnp.float32), jnp.asarray(v64, jnp.float32)
+    return [
+        ("Σ x² sin x", sine, x, v, sine_hv),
+        ("(Σ x)³", cube, x, jnp.asarray(v_positive, jnp.float32), cube_hv),
+        ("Σ exp(c x_i x_i+1)", chain, x, v, chain_hv),
+        ("Σ sin(30 x)", wiggle, x, jnp.asarray(v_long, jnp.float32), wiggle_hv),
+    ]
+
+
+def _largest_square(jaxpr, n):
+    """True if some value in the jaxpr (sub-jaxprs included) has shape (n, n): a formed Hessian."""
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            if tuple(getattr(var.aval, "shape", ())) == (n, n):
+                return True
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns") and _largest_square(inner, n):
+                    return True
+    return False
+
+
+def _check_hvp(hvp):
+    rng = np.random.default_rng()
+    n = int(rng.integers(300, 400))
+    for name, f, x, v, exact in _hvp_tests(rng, n):
+        out = _run_jitted(hvp, f, x, v, static_argnums=0)
+        expect_array(out, (n,), jnp.float32, what=f"hvp for f = {name}")
+        # 5e-3 of the largest entry: room for a reverse-over-reverse answer whose vdot rounds v to bfloat16 on a
+        # TPU (2e-3 at most), not for a 1% error or for finite differences
+        if np.abs(_as64(out) - exact).max() > 5e-3 * np.abs(exact).max():
+            raise Wrong(f"hvp for f = {name} has the right shape but wrong values (expected H(x) @ v)")
+        # rounding noise averages out over the entries; a constant shift (even a small one) does not
+        if abs((_as64(out) - exact).mean()) > 1e-3 * np.sqrt((exact**2).mean()):
+            raise Wrong(f"hvp for f = {name} is shifted: wrong values (expected H(x) @ v)")
+    try:
+        formed = _largest_square(jax.make_jaxpr(hvp, static_argnums=0)(f, x, v).jaxpr, n)
+    except Exception:
+        formed = False  # the calls above already ran it
+    if formed:
+        raise Wrong(f"the values are right, but the program builds an ({n}, {n}) Hessian: use jvp of grad")
+
+
+def check_hvp(hvp):
+    report("hvp", _check_hvp, hvp)
+
+
+def _check_clip_gradient(clip_gradient):
+    rng = np.random.default_rng()
+    shape = (int(rng.integers(20, 30)), int(rng.integers(3, 6)))
+    x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    lo, hi = -float(rng.uniform(0.2, 0.5)), float(rng.uniform(0.6, 0.9))
+    cotangent64 = rng.uniform(-2, 2, size=shape)
+    cotangent = jnp.asarray(cotangent64, jnp.float32)
+    value = call_answer(clip_gradient, x, lo, hi)
+    expect_array(value, shape, jnp.float32, what="clip_gradient(x, lo, hi)")
+    if not np.array_equal(np.asarray(value), np.asarray(x)):
+        raise Wrong("the forward pass must return x unchanged; only the gradient is clipped")
+
+    def pulled_back(x, cotangent):
+        _, pullback = jax.vjp(lambda x: clip_gradient(x, lo, hi), x)
+        return pullback(cotangent)[0]
+
+    try:
+        grad_x = jax.jit(pulled_back)(x, cotangent)
+    except NotImplementedError:
+        raise NotYet() from None
+    except Exception as exc:
+        raise Wrong(f"its gradient fails under jax.jit(jax.vjp(...)) ({first_line(exc)})") from None
+    expect_array(grad_x, shape, jnp.float32, what="the gradient with respect to x")
+    expected = np.clip(cotangent64.astype(np.float32), lo, hi)
+    if np.allclose(_as64(grad_x), cotangent64, atol=1e-6):
+        raise Wrong("the gradient is not clipped: it is the incoming cotangent unchanged")
+    if not np.allclose(_as64(grad_x), expected, rtol=1e-6, atol=1e-6):
+        raise Wrong(f"the gradient should be the incoming cotangent clipped to [lo, hi] = [{lo:.3f}, {hi:.3f}]")
+
+
+def check_clip_gradient(clip_gradient):
+    report("clip_gradient", _check_clip_gradient, clip_gradient)
