@@ -11,38 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from book_cells import CHAPTERS, helpers_source
-
-
-def load_checkers(chapter_file):
-    namespace = {}
-    exec(compile(helpers_source(CHAPTERS / chapter_file), chapter_file, "exec"), namespace)
-    return namespace
-
+from checker_harness import assert_rejects, bf16, load_checkers, stub, verdict
 
 CH03 = load_checkers("03_vmap.ipynb")
-
-
-def verdict(capsys, checker, answer):
-    checker(answer)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1, f"a checker prints exactly one line, got {lines}"
-    return lines[0]
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def assert_rejects(capsys, checker, answer, *expected_words):
-    line = verdict(capsys, checker, answer)
-    assert line.startswith("✗"), line
-    for word in expected_words:
-        assert word in line, line
-
-
-def bf16(a):
-    return jnp.asarray(a, jnp.bfloat16).astype(jnp.float32)
 
 
 def attention(q, k, v, scale=None, axis=-1):

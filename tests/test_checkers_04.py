@@ -10,36 +10,11 @@ import contextlib
 import jax
 import jax.numpy as jnp
 import pytest
-from book_cells import CHAPTERS, helpers_source
+from checker_harness import assert_rejects, load_checkers, stub, verdict
 from jax import lax
-
-
-def load_checkers(chapter_file):
-    namespace = {}
-    exec(compile(helpers_source(CHAPTERS / chapter_file), chapter_file, "exec"), namespace)
-    return namespace
-
 
 CH04 = load_checkers("04_autodiff.ipynb")
 LEARNING_RATE = 0.1
-
-
-def verdict(capsys, checker, answer):
-    checker(answer)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1, f"a checker prints exactly one line, got {lines}"
-    return lines[0]
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def assert_rejects(capsys, checker, answer, *expected_words):
-    line = verdict(capsys, checker, answer)
-    assert line.startswith("✗"), line
-    for word in expected_words:
-        assert word in line, line
 
 
 _original_bind = lax.dot_general_p.bind

@@ -9,34 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from book_cells import CHAPTERS, helpers_source
-
-
-def load_checkers(chapter_file):
-    namespace = {}
-    exec(compile(helpers_source(CHAPTERS / chapter_file), chapter_file, "exec"), namespace)
-    return namespace
-
+from checker_harness import assert_rejects, load_checkers, stub, verdict
 
 CH01 = load_checkers("01_pure_functions.ipynb")
-
-
-def verdict(capsys, checker, answer):
-    checker(answer)
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1, f"a checker prints exactly one line, got {lines}"
-    return lines[0]
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-def assert_rejects(capsys, checker, answer, *expected_words):
-    line = verdict(capsys, checker, answer)
-    assert line.startswith("✗"), line
-    for word in expected_words:
-        assert word in line, line
 
 
 # --- set_diagonal -----------------------------------------------------------------------------------------------

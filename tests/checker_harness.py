@@ -1,0 +1,41 @@
+"""What every chapter's checker tests share: load a chapter's checkers cell, run a checker, read its one line.
+
+A checker must print exactly one line and never raise (the reader's notebook keeps running); `verdict` asserts the
+first, and a raise fails the test that called it.
+"""
+
+import jax.numpy as jnp
+from book_cells import CHAPTERS, helpers_source
+
+
+def load_checkers(chapter_file):
+    """The namespace of a chapter's helpers cell (checks_core.py + checks_NN.py), as the notebook runs it."""
+    namespace = {}
+    exec(compile(helpers_source(CHAPTERS / chapter_file), chapter_file, "exec"), namespace)
+    return namespace
+
+
+def verdict(capsys, checker, answer):
+    """The one line the checker prints for this answer."""
+    checker(answer)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, f"a checker prints exactly one line, got {lines}"
+    return lines[0]
+
+
+def stub(*args):
+    """The unfinished exercise, as the notebook's stub cell leaves it."""
+    raise NotImplementedError
+
+
+def assert_rejects(capsys, checker, answer, *expected_words):
+    """The checker says ✗, and its line names what is wrong (every expected word appears)."""
+    line = verdict(capsys, checker, answer)
+    assert line.startswith("✗"), line
+    for word in expected_words:
+        assert word in line, line
+
+
+def bf16(a):
+    """a with every entry rounded to bfloat16, kept as float32: what a TPU multiplies in a float32 matmul."""
+    return jnp.asarray(a, jnp.bfloat16).astype(jnp.float32)
