@@ -1,0 +1,211 @@
+"""Chapter 5's exercise checkers, fed the reference answer, the unfinished stub and at least five wrong answers each.
+
+A checker must print exactly one line, must never raise, must accept a correct answer (the train_step also with
+bfloat16-rounded matrix products, as on a TPU) and must reject every wrong one, including slightly-off answers.
+The chapter runs on 8 devices; here they are 8 virtual CPU devices, which tests/conftest.py asks for.
+"""
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from checker_harness import assert_rejects, load_checkers, stub, verdict
+from jax import lax
+from jax.sharding import PartitionSpec as P
+
+_original_bind = lax.dot_general_p.bind
+
+
+def _bind_bf16(lhs, rhs, **params):
+    if lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32 and params.get("precision") is None:
+        lhs = lax.reduce_precision(lhs, exponent_bits=8, mantissa_bits=7)
+        rhs = lax.reduce_precision(rhs, exponent_bits=8, mantissa_bits=7)
+    return _original_bind(lhs, rhs, **params)
+
+
+@contextlib.contextmanager
+def bfloat16_matmuls():
+    """Every float32 matmul (forward and backward, eager and under jit) rounds its operands, as on a TPU."""
+    lax.dot_general_p.bind = _bind_bf16
+    try:
+        yield
+    finally:
+        del lax.dot_general_p.bind  # back to the class's own bind (as in test_checkers_04.py)
+        jax.clear_caches()
+
+
+def fresh(fn):
+    """A new function object, so jit traces it again (under the bfloat16 patch)."""
+    return lambda *args: fn(*args)
+
+
+CH05 = load_checkers("05_parallel.ipynb")
+LEARNING_RATE = 0.1
+RING = [(j, (j + 1) % 8) for j in range(8)]
+
+
+def test_eight_devices():
+    assert len(jax.devices("cpu")) == 8
+
+
+# --- ring_allreduce ----------------------------------------------------------------------------------------------
+
+
+def ring_allreduce(block, shifts=7, start_with_own=True, scale=1.0, shift=0.0, perm=RING):
+    total, moving = (block if start_with_own else jnp.zeros_like(block)), block
+    for _ in range(shifts):
+        moving = lax.ppermute(moving, "i", perm)
+        total = total + moving
+    return total * scale + shift
+
+
+def ring(**kwargs):
+    return lambda block: ring_allreduce(block, **kwargs)
+
+
+def test_ring_allreduce_accepts_correct_answers(capsys):
+    for _ in range(3):
+        assert verdict(capsys, CH05["check_ring_allreduce"], ring_allreduce).startswith("✓")
+    backwards = [(j, (j - 1) % 8) for j in range(8)]
+    assert verdict(capsys, CH05["check_ring_allreduce"], ring(perm=backwards)).startswith("✓")
+    assert verdict(capsys, CH05["check_ring_allreduce"], stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (lambda block: lax.psum(block, "i"), ["lax.ppermute only"]),
+        (ring(shifts=6), ["device"]),  # one shift too few
+        (ring(shifts=8), ["twice"]),  # one shift too many
+        (ring(start_with_own=False), ["own block"]),
+        (ring(scale=1.01), ["device"]),
+        (ring(shift=0.01), ["device"]),
+        (ring(perm=[(0, 1)]), ["device"]),
+        (lambda block: block, ["device"]),
+        (lambda block: ring_allreduce(block) / 8, ["device"]),
+        (lambda block: ring_allreduce(block).astype(jnp.int32), ["dtype"]),
+        (lambda block: ring_allreduce(block)[:, :1], ["shape"]),
+        (lambda block: block.ravel(), ["shape"]),
+        (lambda block: jnp.dot(block, "i"), ["fails inside"]),
+        (lambda block: jnp.tile(jnp.sum(jnp.arange(8.0)), block.shape), ["device"]),
+    ],
+)
+def test_ring_allreduce_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH05["check_ring_allreduce"], answer, *words)
+
+
+# --- batch_stats -------------------------------------------------------------------------------------------------
+
+
+def batch_stats(block, reduce_mean=lambda v: lax.pmean(v, "i"), ddof_n=None):
+    mean = reduce_mean(jnp.mean(block, axis=0))
+    squares = reduce_mean(jnp.mean((block - mean) ** 2, axis=0))
+    if ddof_n is not None:
+        squares = squares * ddof_n(block) / (ddof_n(block) - 1)
+    return mean, squares
+
+
+def test_batch_stats_accepts_correct_answers(capsys):
+    def via_sums(block):
+        n = lax.psum(block.shape[0], "i")
+        mean = lax.psum(block.sum(0), "i") / n
+        return mean, lax.psum(((block - mean) ** 2).sum(0), "i") / n
+
+    for answer in (batch_stats, batch_stats, via_sums):
+        assert verdict(capsys, CH05["check_batch_stats"], answer).startswith("✓")
+    assert verdict(capsys, CH05["check_batch_stats"], stub).startswith("○")
+
+
+def local_variances(block):
+    mean = lax.pmean(jnp.mean(block, axis=0), "i")
+    return mean, lax.pmean(jnp.var(block, axis=0), "i")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (lambda block: batch_stats(block, reduce_mean=lambda v: lax.psum(v, "i")), ["8 times", "pmean"]),
+        (local_variances, ["own variances"]),
+        (lambda block: batch_stats(block, ddof_n=lambda b: 8 * b.shape[0]), ["n - 1"]),
+        (lambda block: (lambda m, v: (m * 1.01, v))(*batch_stats(block)), ["mean is"]),
+        (lambda block: (lambda m, v: (m + 0.01, v))(*batch_stats(block)), ["mean is"]),
+        (lambda block: (lambda m, v: (m, v * 1.01))(*batch_stats(block)), ["variance is"]),
+        (lambda block: (lambda m, v: (m, jnp.sqrt(v)))(*batch_stats(block)), ["variance is"]),
+        (lambda block: (jnp.mean(block, axis=0), jnp.var(block, axis=0)), ["fails inside"]),  # not replicated
+        (lambda block: batch_stats(block)[0], ["pair"]),
+        (lambda block: (lambda m, v: (m[None], v))(*batch_stats(block)), ["shape"]),
+        (lambda block: (lambda m, v: (m, v * jnp.nan))(*batch_stats(block)), ["NaN"]),
+    ],
+)
+def test_batch_stats_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH05["check_batch_stats"], answer, *words)
+
+
+# --- train_step --------------------------------------------------------------------------------------------------
+
+
+def mse(params, x, y):
+    pred = jnp.tanh(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
+    return jnp.mean((pred - y) ** 2)
+
+
+def make_train_step(lr=LEARNING_RATE, average="loss", loss_reduce="pmean", parallel=True, lr_w1=None):
+    """average='loss': differentiate the pmean-ed loss (correct); 'grads_after': the naive pmap port (8x)."""
+
+    def body(params, x, y):
+        if average == "loss":
+            loss, grads = jax.value_and_grad(lambda p: lax.pmean(mse(p, x, y), "i"))(params)
+        else:
+            local, grads = jax.value_and_grad(mse)(params, x, y)
+            grads = jax.tree.map(lambda g: lax.pmean(g, "i"), grads)  # already summed: a no-op
+            loss = getattr(lax, loss_reduce)(local, "i")
+        rates = {name: (lr_w1 if name == "w1" and lr_w1 is not None else lr) for name in params}
+        return {name: p - rates[name] * grads[name] for name, p in params.items()}, loss
+
+    def train_step(params, x, y):
+        if not parallel:
+            return body_single(params, x, y)
+        mesh = jax.sharding.Mesh(np.array(jax.devices("cpu")[:8]), ("i",))
+        step = jax.shard_map(body, mesh=mesh, in_specs=(P(), P("i"), P("i")), out_specs=(P(), P()))
+        return step(params, x, y)
+
+    def body_single(params, x, y):
+        loss, grads = jax.value_and_grad(mse)(params, x, y)
+        return jax.tree.map(lambda p, g: p - lr * g, params, grads), loss
+
+    return train_step
+
+
+def test_train_step_accepts_correct_answers(capsys):
+    check = CH05["check_train_step"]
+    for _ in range(3):
+        assert verdict(capsys, check, make_train_step()).startswith("✓")
+    with bfloat16_matmuls():
+        for _ in range(10):
+            assert verdict(capsys, check, fresh(make_train_step())).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (make_train_step(average="grads_after"), ["8 times", "summed"]),  # the summed-gradient bug
+        (make_train_step(average="grads_after", loss_reduce="psum"), ["8 times"]),
+        (make_train_step(lr=LEARNING_RATE * 1.01), ["scaled"]),
+        (make_train_step(lr_w1=LEARNING_RATE * 1.01), ["'w1' is scaled"]),
+        (make_train_step(lr=-LEARNING_RATE), ["uphill"]),
+        (make_train_step(lr=0.0), ["did not change"]),
+        (make_train_step(parallel=False), ["one device"]),
+        (lambda p, x, y: make_train_step()(p, x, y)[0], ["pair"]),
+        (lambda p, x, y: (lambda n, loss: (n, loss * 1.01))(*make_train_step()(p, x, y)), ["the loss is"]),
+        (
+            lambda p, x, y: (lambda n, loss: ({k: n[k] for k in ("w1", "b1")}, loss))(*make_train_step()(p, x, y)),
+            ["keys"],
+        ),
+        (lambda p, x, y: make_train_step()(p, x[:-1], y[:-1]), ["fails under jax.jit"]),
+    ],
+)
+def test_train_step_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH05["check_train_step"], answer, *words)

@@ -1,0 +1,214 @@
+# --- Chapter 5: pmap, collectives, shard_map ---
+from jax.sharding import PartitionSpec as _P  # noqa: E402
+
+_FORBIDDEN = ("psum", "pmax", "pmin", "all_gather", "all_to_all", "reduce_scatter", "pbroadcast")
+
+
+def _mesh():
+    """The chapter's 8 devices (the accelerators when there are 8, else the setup cell's 8 virtual CPU devices).
+
+    An Auto mesh, so unsharded inputs are resharded silently.
+    """
+    devices = jax.devices()[:8] if len(jax.devices()) >= 8 else jax.devices("cpu")[:8]
+    return jax.sharding.Mesh(np.array(devices), ("i",))
+
+
+def _as64(value):
+    return np.asarray(value, dtype=np.float64)
+
+
+def _primitives(jaxpr):
+    """The names of every primitive in the jaxpr, sub-jaxprs (jit, shard_map bodies) included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    names |= _primitives(inner)
+    return names
+
+
+def _on_mesh(body, out_specs):
+    return jax.jit(jax.shard_map(body, mesh=_mesh(), in_specs=_P("i"), out_specs=out_specs))
+
+
+def _run_on_mesh(body, x, out_specs, returns="one array"):
+    """Run the reader's per-device function inside shard_map over the 8 devices (axis 'i')."""
+    if not callable(body):
+        raise Wrong(f"expected a function, got {type(body).__name__}")
+    try:
+        return _on_mesh(body, out_specs)(x)
+    except NotImplementedError:
+        raise NotYet() from None
+    except Exception as exc:
+        if "pytree structure" in str(exc):
+            raise Wrong(f"return {returns}") from None
+        raise Wrong(f"it fails inside jax.shard_map over axis 'i' ({first_line(exc)})") from None
+
+
+def _check_ring_allreduce(ring_allreduce):
+    rng = np.random.default_rng()
+    width = int(rng.integers(3, 7))
+    x64 = rng.integers(-50, 50, size=(8, width)).astype(np.float64)  # small integers: every sum is exact
+    x = jnp.asarray(x64, jnp.float32)
+    out = _run_on_mesh(ring_allreduce, x, _P("i"))
+    expect_array(out, (8, width), jnp.float32, what="the result (all 8 blocks stacked)")
+    got, want = _as64(out), np.tile(x64.sum(axis=0), (8, 1))
+    if not np.array_equal(got, want):
+        bad = int(np.argmax(np.any(got != want, axis=1)))
+        if np.array_equal(got, want - x64):
+            raise Wrong("each device is missing its own block: start the running sum from the block itself")
+        if np.array_equal(got, want + x64):
+            raise Wrong("each device counts its own block twice: the ring needs 7 shifts, not 8")
+        raise Wrong(f"device {bad} holds {got[bad].tolist()}, expected the sum over devices {want[bad].tolist()}")
+    try:
+        used = _primitives(jax.make_jaxpr(_on_mesh(ring_allreduce, _P("i")))(x).jaxpr)
+    except Exception:
+        used = set()
+    banned = sorted(name for name in used if name.startswith(_FORBIDDEN))
+    if banned:
+        raise Wrong(f"the values are right, but it uses {', '.join(banned)}: build it from lax.ppermute only")
+    if "ppermute" not in used:
+        raise Wrong("the values are right, but no lax.ppermute was found: pass the blocks around the ring")
+
+
+def check_ring_allreduce(ring_allreduce):
+    report("ring_allreduce", _check_ring_allreduce, ring_allreduce)
+
+
+def _check_batch_stats(batch_stats):
+    rng = np.random.default_rng()
+    rows, features = 8 * int(rng.integers(3, 6)), int(rng.integers(3, 6))
+    # an offset (a small bias relative to it is visible) and a trend down the batch (so the devices' means differ)
+    trend = np.linspace(-3.0, 3.0, rows)[:, None]
+    x64 = 5.0 + trend + rng.normal(size=(rows, features)) * rng.uniform(0.5, 2.0, size=features)
+    x = jnp.asarray(x64, jnp.float32)
+    x64 = _as64(x)
+    result = _run_on_mesh(batch_stats, x, (_P(), _P()), returns="the pair (mean, var)")
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Wrong("return the pair (mean, var)")
+    mean, var = result
+    expect_array(mean, (features,), jnp.float32, what="the mean")
+    expect_array(var, (features,), jnp.float32, what="the variance")
+    want_mean, want_var = x64.mean(axis=0), x64.var(axis=0)
+    got_mean, got_var = _as64(mean), _as64(var)
+    if not np.allclose(got_mean, want_mean, rtol=1e-5, atol=1e-5):
+        if np.allclose(got_mean, 8 * want_mean, rtol=1e-4):
+            raise Wrong("the mean is 8 times too large: average over devices (pmean), do not just add (psum)")
+        raise Wrong(f"the mean is {got_mean.round(4).tolist()}, expected {want_mean.round(4).tolist()}")
+    if not np.allclose(got_var, want_var, rtol=1e-4, atol=1e-4):
+        local = x64.reshape(8, -1, features).var(axis=1).mean(axis=0)
+        if np.allclose(got_var, local, rtol=1e-3):
+            raise Wrong("the variance is the mean of the devices' own variances: measure around the global mean")
+        if np.allclose(got_var, x64.var(axis=0, ddof=1), rtol=1e-5):
+            raise Wrong("the variance divides by n - 1: batch-norm statistics divide by n, the global batch size")
+        raise Wrong(f"the variance is {got_var.round(4).tolist()}, expected {want_var.round(4).tolist()}")
+
+
+def check_batch_stats(batch_stats):
+    report("batch_stats", _check_batch_stats, batch_stats)
+
+
+def _fitted_scale(out, ref):
+    return float((out * ref).sum() / max((ref * ref).sum(), 1e-30))
+
+
+def _expect_gradients_close(outs, refs, names, max_relative, max_scale, max_each_scale):
+    """Each result within bfloat16 matmul noise of its float64 reference; together, no overall scale.
+
+    The limits are chapter 4's (tools/cells/checks_04.py explains how they were measured): they allow a TPU's
+    bfloat16 matrix products and still reject a 1% scale of one result or of all of them.
+    """
+    for out, ref, name in zip(outs, refs, names, strict=True):
+        error = np.abs(_as64(out) - ref).max() / max(np.abs(ref).max(), 1e-12)
+        each = _fitted_scale(_as64(out), ref)
+        if abs(each - 8) < 0.1:
+            raise Wrong(f"{name} is 8 times too large: the gradients were summed over devices, not averaged")
+        if error > max_relative:
+            raise Wrong(f"{name} has the right shape but wrong values (off by {100 * error:.0f}% of its largest entry)")
+        if abs(each - 1) > max_each_scale:
+            raise Wrong(f"{name} is scaled by {each:.4f} compared with the exact one")
+    out_all = np.concatenate([_as64(out).ravel() for out in outs])
+    ref_all = np.concatenate([ref.ravel() for ref in refs])
+    scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
+    if abs(scale - 1) > max_scale:
+        raise Wrong(f"the results are scaled by {scale:.4f} compared with the exact ones")
+
+
+_LEARNING_RATE = 0.1  # the chapter's LEARNING_RATE, as in chapter 4
+
+
+def _mlp_reference(params, x, y):
+    """(loss, gradients) of the mean squared error of tanh(x @ w1 + b1) @ w2 + b2, by hand in float64."""
+    p = {name: _as64(value) for name, value in params.items()}
+    x, y = _as64(x), _as64(y)
+    hidden = np.tanh(x @ p["w1"] + p["b1"])
+    residual = hidden @ p["w2"] + p["b2"] - y
+    d_pred = 2 * residual / x.shape[0]
+    d_z = (d_pred @ p["w2"].T) * (1 - hidden**2)
+    grads = {"w1": x.T @ d_z, "b1": d_z.sum(0), "w2": hidden.T @ d_pred, "b2": d_pred.sum(0)}
+    return float((residual**2).mean()), grads
+
+
+def _random_mlp(rng):
+    batch, d_in, h = 8 * int(rng.integers(4, 7)), int(rng.integers(6, 10)), int(rng.integers(16, 24))
+    params = {
+        "w1": rng.normal(size=(d_in, h)) / np.sqrt(d_in),
+        "b1": rng.normal(size=h) * 0.5,
+        "w2": rng.normal(size=(h, 1)) / np.sqrt(h),
+        "b2": rng.normal(size=1) * 0.5,
+    }
+    params = {name: jnp.asarray(value, jnp.float32) for name, value in params.items()}
+    x = jnp.asarray(rng.normal(size=(batch, d_in)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(batch, 1)) + 3.0, jnp.float32)  # far from the predictions: big gradients
+    return params, x, y
+
+
+def _check_train_step(train_step):
+    rng = np.random.default_rng()
+    params, x, y = _random_mlp(rng)
+    if not callable(train_step):
+        raise Wrong(f"expected a function, got {type(train_step).__name__}")
+    try:
+        result = jax.jit(train_step)(params, x, y)
+    except NotImplementedError:
+        raise NotYet() from None
+    except Exception as exc:
+        raise Wrong(f"it fails under jax.jit ({first_line(exc)})") from None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise Wrong("return the pair (new_params, loss)")
+    new_params, loss = result
+    if not isinstance(new_params, dict) or set(new_params) != set(params):
+        raise Wrong(f"new_params should be a dict with the keys {sorted(params)}, like params")
+    names = sorted(params)
+    for name in names:
+        expect_array(new_params[name], params[name].shape, jnp.float32, what=f"new_params[{name!r}]")
+    expect_array(loss, (), jnp.float32, what="the loss")
+    ref_loss, grads = _mlp_reference(params, x, y)
+    steps = [_as64(new_params[name]) - _as64(params[name]) for name in names]
+    if all(np.all(step == 0) for step in steps):
+        raise Wrong("the parameters did not change: subtract LEARNING_RATE times the averaged gradient")
+    ref_steps = [-_LEARNING_RATE * grads[name] for name in names]
+    out_all = np.concatenate([step.ravel() for step in steps])
+    ref_all = np.concatenate([step.ravel() for step in ref_steps])
+    if (out_all * ref_all).sum() < 0:
+        raise Wrong("the parameters move uphill: subtract the gradient (gradient descent), do not add it")
+    labels = [f"the update of {name!r}" for name in names]
+    _expect_gradients_close(steps, ref_steps, labels, max_relative=0.03, max_scale=4e-3, max_each_scale=6e-3)
+    ratio = float(loss) / ref_loss
+    if abs(ratio - 8) < 0.05:
+        raise Wrong("the loss is 8 times too large: average it over devices (pmean), do not add (psum)")
+    if abs(ratio - 1) > 5e-3:
+        raise Wrong(f"the loss is {float(loss):.4f}, expected {ref_loss:.4f}: the whole batch's MSE")
+    try:
+        used = _primitives(jax.make_jaxpr(train_step)(params, x, y).jaxpr)
+    except Exception:
+        used = set()
+    if "shard_map" not in used:
+        raise Wrong("the values are right, but the step runs on one device: split the batch with shard_map or pmap")
+
+
+def check_train_step(train_step):
+    report("train_step", _check_train_step, train_step)
