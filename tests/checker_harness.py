@@ -4,8 +4,12 @@ A checker must print exactly one line and never raise (the reader's notebook kee
 first, and a raise fails the test that called it.
 """
 
+import contextlib
+
+import jax
 import jax.numpy as jnp
 from book_cells import CHAPTERS, helpers_source
+from jax import lax
 
 
 def load_checkers(chapter_file):
@@ -39,3 +43,29 @@ def assert_rejects(capsys, checker, answer, *expected_words):
 def bf16(a):
     """a with every entry rounded to bfloat16, kept as float32: what a TPU multiplies in a float32 matmul."""
     return jnp.asarray(a, jnp.bfloat16).astype(jnp.float32)
+
+
+@contextlib.contextmanager
+def bfloat16_matmuls():
+    """Inside: every float32 matmul at default precision (forward and backward, eager and under jit) rounds its
+    operands to bfloat16, as a TPU does; the same rule as tools/kernel_hooks/bfloat16_matmul.py, but undone on exit
+    (and JAX's caches cleared, so no trace made under it leaks into later tests)."""
+    original = lax.dot_general_p.bind
+
+    def bind_bf16(lhs, rhs, **params):
+        if lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32 and params.get("precision") is None:
+            lhs = lax.reduce_precision(lhs, exponent_bits=8, mantissa_bits=7)
+            rhs = lax.reduce_precision(rhs, exponent_bits=8, mantissa_bits=7)
+        return original(lhs, rhs, **params)
+
+    lax.dot_general_p.bind = bind_bf16
+    try:
+        yield
+    finally:
+        del lax.dot_general_p.bind  # back to the class's own bind, not a shadowing copy
+        jax.clear_caches()
+
+
+def fresh(fn):
+    """A new function object, so jit traces it again (under bfloat16_matmuls, say)."""
+    return lambda *args: fn(*args)

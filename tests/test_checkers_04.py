@@ -5,42 +5,13 @@ correct answer (including one whose matrix products, forward and backward, round
 TPU does) and must reject every wrong one, including answers that are only slightly off.
 """
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import pytest
-from checker_harness import assert_rejects, load_checkers, stub, verdict
-from jax import lax
+from checker_harness import assert_rejects, bfloat16_matmuls, fresh, load_checkers, stub, verdict
 
 CH04 = load_checkers("04_autodiff.ipynb")
 LEARNING_RATE = 0.1
-
-
-_original_bind = lax.dot_general_p.bind
-
-
-def _bind_bf16(lhs, rhs, **params):
-    if lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32 and params.get("precision") is None:
-        lhs = lax.reduce_precision(lhs, exponent_bits=8, mantissa_bits=7)
-        rhs = lax.reduce_precision(rhs, exponent_bits=8, mantissa_bits=7)
-    return _original_bind(lhs, rhs, **params)
-
-
-@contextlib.contextmanager
-def bfloat16_matmuls():
-    """Every float32 matmul (forward and backward, eager and under jit) rounds its operands, as on a TPU."""
-    lax.dot_general_p.bind = _bind_bf16
-    try:
-        yield
-    finally:
-        del lax.dot_general_p.bind  # back to the class's own bind, not a shadowing copy
-        jax.clear_caches()  # traces made under the patch (jnp.matmul is jitted) must not leak into later tests
-
-
-def fresh(fn):
-    """A new function object, so jit traces it again (under the bfloat16 patch) instead of reusing a cache."""
-    return lambda *args: fn(*args)
 
 
 # --- attention_gradient -----------------------------------------------------------------------------------------

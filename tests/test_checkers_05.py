@@ -5,41 +5,13 @@ bfloat16-rounded matrix products, as on a TPU) and must reject every wrong one, 
 The chapter runs on 8 devices; here they are 8 virtual CPU devices, which tests/conftest.py asks for.
 """
 
-import contextlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from checker_harness import assert_rejects, load_checkers, stub, verdict
+from checker_harness import assert_rejects, bfloat16_matmuls, fresh, load_checkers, stub, verdict
 from jax import lax
 from jax.sharding import PartitionSpec as P
-
-_original_bind = lax.dot_general_p.bind
-
-
-def _bind_bf16(lhs, rhs, **params):
-    if lhs.dtype == jnp.float32 and rhs.dtype == jnp.float32 and params.get("precision") is None:
-        lhs = lax.reduce_precision(lhs, exponent_bits=8, mantissa_bits=7)
-        rhs = lax.reduce_precision(rhs, exponent_bits=8, mantissa_bits=7)
-    return _original_bind(lhs, rhs, **params)
-
-
-@contextlib.contextmanager
-def bfloat16_matmuls():
-    """Every float32 matmul (forward and backward, eager and under jit) rounds its operands, as on a TPU."""
-    lax.dot_general_p.bind = _bind_bf16
-    try:
-        yield
-    finally:
-        del lax.dot_general_p.bind  # back to the class's own bind (as in test_checkers_04.py)
-        jax.clear_caches()
-
-
-def fresh(fn):
-    """A new function object, so jit traces it again (under the bfloat16 patch)."""
-    return lambda *args: fn(*args)
-
 
 CH05 = load_checkers("05_parallel.ipynb")
 LEARNING_RATE = 0.1
