@@ -54,15 +54,6 @@ def _expect_close_bf16(out, reference, what):
         raise Wrong(f"the result is shifted by {shift:+.4f}")
 
 
-def _run_jitted(fn, *args, static_argnums=()):
-    """The answer under jax.jit; if that fails, an eager call says whether the bug is jit-specific."""
-    try:
-        return call_jitted(fn, *args, static_argnums=static_argnums)
-    except Wrong:
-        call_answer(fn, *args)  # raises the reader's own error if the function fails eagerly too
-        raise
-
-
 def _random_qkv(rng, batch, n_q, n_k, d, d_v):
     shapes = ((batch, n_q, d), (batch, n_k, d), (batch, n_k, d_v))
     return tuple(jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in shapes)
@@ -72,7 +63,7 @@ def _check_batched_attention(batched_attention):
     rng = np.random.default_rng()
     batch, n_q, n_k, d, d_v = (int(rng.integers(lo, hi)) for lo, hi in ((3, 6), (40, 48), (30, 36), (30, 34), (14, 18)))
     q, k, v = _random_qkv(rng, batch, n_q, n_k, d, d_v)
-    out = _run_jitted(batched_attention, q, k, v)
+    out = call_jitted(batched_attention, q, k, v)
     expect_array(out, (batch, n_q, d_v), jnp.float32)
     _expect_close_bf16(out, _batched_attention_reference(q, k, v), "softmax(QKᵀ/√d)V per example")
 
@@ -87,7 +78,7 @@ def _check_multi_head_batched(multi_head_batched):
         batch, n_q, n_k, dh = (int(rng.integers(lo, hi)) for lo, hi in ((2, 5), (30, 38), (24, 30), (8, 12)))
         d = num_heads * dh
         q, k, v = _random_qkv(rng, batch, n_q, n_k, d, d)
-        out = _run_jitted(multi_head_batched, q, k, v, num_heads, static_argnums=3)
+        out = call_jitted(multi_head_batched, q, k, v, num_heads, static_argnums=3)
         expect_array(out, (batch, n_q, d), jnp.float32, what=f"the result for num_heads={num_heads}")
         what = f"{num_heads} heads, columns [h*dh, (h+1)*dh), scale 1/√dh"
         _expect_close_bf16(out, _multi_head_reference(q, k, v, num_heads), what)
@@ -139,7 +130,7 @@ def _check_pairwise_distances(pairwise_distances):
         raise Wrong("the program grows with the number of points: a Python loop was unrolled; use vmap")
     if loops:
         raise Wrong(f"it runs a loop ({', '.join(sorted(loops))}); build it with vmap or broadcasting")
-    out = _run_jitted(pairwise_distances, a, b)
+    out = call_jitted(pairwise_distances, a, b)
     expect_array(out, (n, m), jnp.float32)
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     reference = np.sqrt(((a64[:, None, :] - b64[None, :, :]) ** 2).sum(-1))

@@ -17,15 +17,6 @@ def _attention_gradient_reference(q, k, v, g):
     return d_scores @ k / scale, d_scores.T @ q / scale, p.T @ g
 
 
-def _run_jitted(fn, *args, static_argnums=()):
-    """The answer under jax.jit; if that fails, an eager call says whether the bug is jit-specific."""
-    try:
-        return call_jitted(fn, *args, static_argnums=static_argnums)
-    except Wrong:
-        call_answer(fn, *args)  # raises the reader's own error if the function fails eagerly too
-        raise
-
-
 def _as64(value):
     return np.asarray(value, dtype=np.float64)
 
@@ -67,7 +58,7 @@ def _check_attention_gradient(attention_gradient):
     n_q, n_k, d, d_v = (int(rng.integers(lo, hi)) for lo, hi in ((40, 56), (48, 64), (16, 20), (8, 12)))
     shapes = ((n_q, d), (n_k, d), (n_k, d_v), (n_q, d_v))
     q, k, v, g = (jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in shapes)
-    result = _run_jitted(attention_gradient, q, k, v, g)
+    result = call_jitted(attention_gradient, q, k, v, g)
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise Wrong("return the tuple (dQ, dK, dV): the pullback's output, all three of them")
     names = ("dQ", "dK", "dV")
@@ -113,7 +104,7 @@ def _random_mlp(rng):
 def _check_train_step(train_step):
     rng = np.random.default_rng()
     params, x, y = _random_mlp(rng)
-    result = _run_jitted(train_step, params, x, y)
+    result = call_jitted(train_step, params, x, y)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise Wrong("return the pair (new_params, loss)")
     new_params, loss = result
@@ -206,7 +197,7 @@ def _check_hvp(hvp):
     rng = np.random.default_rng()
     n = int(rng.integers(300, 400))
     for name, f, x, v, exact in _hvp_tests(rng, n):
-        out = _run_jitted(hvp, f, x, v, static_argnums=0)
+        out = call_jitted(hvp, f, x, v, static_argnums=0)
         expect_array(out, (n,), jnp.float32, what=f"hvp for f = {name}")
         # 5e-3 of the largest entry: room for a reverse-over-reverse answer whose vdot rounds v to bfloat16 on a
         # TPU (2e-3 at most), not for a 1% error or for finite differences

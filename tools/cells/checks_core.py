@@ -35,12 +35,17 @@ def call_answer(fn, *args, **kwargs):
 
 
 def call_jitted(fn, *args, static_argnums=()):
-    """Run the answer under jax.jit: an answer that only works eagerly is not done."""
+    """Run the answer under jax.jit: an answer that only works eagerly is not done.
+
+    If it fails under jit, an eager call says whether the bug is jit-specific: one that fails eagerly too is
+    reported as the reader's own error (call_answer), not as a jit problem.
+    """
     try:
         return jax.jit(fn, static_argnums=static_argnums)(*args)
     except NotImplementedError:
         raise NotYet() from None
     except Exception as exc:
+        call_answer(fn, *args)
         raise Wrong(f"it fails under jax.jit ({first_line(exc)}); avoid Python control flow on array values") from None
 
 
