@@ -89,3 +89,29 @@ def test_setup_gives_eight_cpu_devices_and_print_options(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["8", "4"]
+
+
+def setup_functions(versions):
+    """The setup cell's PINNED and pins_to_install, with installed_version answering from `versions`."""
+    source = setup_source()
+    namespace = {}
+    exec(source.split("RUNTIME = colab_runtime()")[0], namespace)  # the definitions only: nothing runs
+    namespace["installed_version"] = versions.get
+    return namespace["PINNED"], namespace["pins_to_install"]
+
+
+def test_setup_pins_match_requirements():
+    requirements = dict(
+        line.split("#")[0].strip().split("==")
+        for line in open(os.path.join(os.path.dirname(__file__), "..", "requirements.txt"))
+        if "==" in line.split("#")[0]
+    )
+    pinned, _ = setup_functions({})
+    assert pinned == {name: requirements[name] for name in pinned}
+
+
+def test_colab_without_flatbuffers_gets_it():
+    """jax.export's serialization (chapter 6) needs flatbuffers; any installed version will do."""
+    versions = {**PINNED, "libtpu": "0.0.17"}
+    assert setup_functions(versions)[1]("tpu") == ["flatbuffers==25.12.19"]
+    assert setup_functions({**versions, "flatbuffers": "24.3.25"})[1]("tpu") == []

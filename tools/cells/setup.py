@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 
-PINNED = {"jax": "0.12.0.1", "optax": "0.2.8"}
+PINNED = {"jax": "0.12.0.1", "optax": "0.2.8", "flatbuffers": "25.12.19"}
 
 
 def colab_runtime():
@@ -47,6 +47,8 @@ def pins_to_install(runtime):
     wanted = [] if jax_ok else [f"jax{extra}=={jax_pin}"]
     if installed_version("optax") != optax_pin:
         wanted.append(f"optax=={optax_pin}")
+    if installed_version("flatbuffers") is None:  # jax.export's serialization needs it (chapter 6); any version
+        wanted.append(f"flatbuffers=={PINNED['flatbuffers']}")
     return wanted
 
 
