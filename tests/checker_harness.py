@@ -33,9 +33,10 @@ def stub(*args):
 
 
 def assert_rejects(capsys, checker, answer, *expected_words):
-    """The checker says ✗, and its line names what is wrong (every expected word appears)."""
+    """The checker says ✗ (not that it crashed), and its line names what is wrong (every expected word appears)."""
     line = verdict(capsys, checker, answer)
     assert line.startswith("✗"), line
+    assert "could not finish" not in line, line  # a crashing checker is no rejection
     for word in expected_words:
         assert word in line, line
 
@@ -49,7 +50,7 @@ def bf16(a):
 def bfloat16_matmuls():
     """Inside: every float32 matmul at default precision (forward and backward, eager and under jit) rounds its
     operands to bfloat16, as a TPU does; the same rule as tools/kernel_hooks/bfloat16_matmul.py, but undone on exit
-    (and JAX's caches cleared, so no trace made under it leaks into later tests)."""
+    (and JAX's caches cleared on entry and exit, so no trace crosses its boundary)."""
     original = lax.dot_general_p.bind
 
     def bind_bf16(lhs, rhs, **params):
@@ -58,6 +59,7 @@ def bfloat16_matmuls():
             rhs = lax.reduce_precision(rhs, exponent_bits=8, mantissa_bits=7)
         return original(lhs, rhs, **params)
 
+    jax.clear_caches()  # or a trace made before (jnp.matmul is itself jitted) would skip the rounding
     lax.dot_general_p.bind = bind_bf16
     try:
         yield
