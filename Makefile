@@ -22,7 +22,9 @@ help:
 	@echo "make sync            rewrite the setup and checker cells from tools/cells/ into the chapters"
 	@echo "make test-notebooks  nbval only (CHAPTER=01 for one chapter)"
 	@echo "                     BACKEND=gpu|tpu: on a GPU/TPU machine, installs jax[cuda12]/jax[tpu] at the pin first"
-	@echo "make test-portability  nbval on one core, strict warnings, simulated bfloat16 matmuls, fresh HOME, twice"
+	@echo "make test-portability  nbval on one core, strict warnings, bfloat16 matmuls, +-4 ulps, fresh HOME, twice,"
+	@echo "                     under every Python >= 3.12 found (3.12 and 3.13), each in its own venv"
+	@echo "make test-colab      every chapter in a rehearsal of Colab's image: Python 3.13, its versions, preloaded numpy"
 	@echo "make test-accelerator-numerics  nbval with float32 matmuls rounded to bfloat16, as on a TPU (CHAPTER=01)"
 	@echo "make test-browser    the built site in headless Chromium, offline: errors, math, figures, a11y, weight"
 	@echo "make api-index       regenerate chapters/api_index.md from the notebooks (make book does it too)"
@@ -104,7 +106,7 @@ JAX_VERSION := $(shell sed -n 's/^jax==\([^ #]*\).*/\1/p' requirements.txt)
 JAX_EXTRA_gpu := cuda12
 JAX_EXTRA_tpu := tpu
 
-.PHONY: backend-check test-portability test-accelerator-numerics
+.PHONY: backend-check test-portability test-accelerator-numerics test-colab
 
 ifneq ($(BACKEND),)
 ifeq ($(filter cpu gpu tpu,$(BACKEND)),)
@@ -126,11 +128,18 @@ $(VENV)/.jax-gpu $(VENV)/.jax-tpu: $(VENV)/.jax-%: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.txt "jax[$(JAX_EXTRA_$*)]==$(JAX_VERSION)"
 	@touch $@
 
-# nbval on every chapter on one core, with jax/optax deprecations as errors and float32 matmul operands rounded to
-# bfloat16 (tools/kernel_hooks/), from elsewhere with a fresh HOME, twice in a row (tools/portability.py;
-# CHAPTER=01 for one chapter). CI runs it nightly.
+# nbval on every chapter on one core, with jax/optax deprecations as errors, float32 matmul operands rounded to
+# bfloat16 and transcendental results moved by +-4 ulps (tools/kernel_hooks/), from elsewhere with a fresh HOME,
+# twice in a row, under every Python >= 3.12 found, each in its own venv (tools/portability.py; CHAPTER=01 for one
+# chapter). CI runs it nightly.
 test-portability: $(STAMP)
 	$(BIN)/python tools/portability.py $(CHAPTER)
+
+# Colab's own image, rehearsed offline (tools/colab_rehearsal.py; CHAPTER=01 for one): a Python 3.13 venv at the
+# versions of tools/colab/image.txt, copied afresh per chapter, numpy and pandas imported before the first cell, the
+# setup cell's install and restart, then nbval. Skipped, with the reason, where no Python 3.13 exists.
+test-colab: $(STAMP)
+	$(BIN)/python tools/colab_rehearsal.py $(CHAPTER)
 
 # Only the simulated accelerator numerics, one pass on the chapters in place: a quick check after `make outputs`
 # that no stored output prints a raw float32 matrix product (tools/kernel_hooks/bfloat16_matmul.py).

@@ -1,0 +1,1 @@
+"""Stand-in for `google.colab.output`, which jax's Colab debugger imports."""
