@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 
 PINNED = {"jax": "0.12.0.1", "optax": "0.2.8", "flatbuffers": "25.12.19"}
@@ -97,6 +98,7 @@ if MISSING:
         # Colab's own idiom: end the kernel process, and Colab starts a fresh one with the new versions.
         print(f"Installed. {', '.join(STALE)} changed under this session, so the runtime now restarts once:")
         print("when Colab says it restarted, run this cell again (it installs nothing the second time).", flush=True)
+        time.sleep(3)  # the kernel sends output from another thread: let these lines reach the page first
         os.kill(os.getpid(), 9)
 
 import IPython  # noqa: E402
