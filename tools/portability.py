@@ -150,7 +150,9 @@ def main(argv=None):
     if args.this_python:
         pythons = {sys.version_info[:2]: sys.executable}
     for version in SUPPORTED_PYTHONS:
-        if version not in pythons:
+        if version not in pythons and args.this_python:
+            print(f"portability: SKIPPED the Python {version[0]}.{version[1]} passes (--this-python)")
+        elif version not in pythons:
             print(
                 f"portability: SKIPPED the Python {version[0]}.{version[1]} passes: no such interpreter found "
                 "(on PATH or in pyenv versions)"
