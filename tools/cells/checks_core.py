@@ -44,6 +44,9 @@ def call_jitted(fn, *args, static_argnums=()):
         return jax.jit(fn, static_argnums=static_argnums)(*args)
     except NotImplementedError:
         raise NotYet() from None
+    except jax.errors.TracerArrayConversionError:
+        call_answer(fn, *args)
+        raise Wrong("it converts a traced array to NumPy (np.* or np.asarray) under jax.jit; use jnp instead") from None
     except Exception as exc:
         call_answer(fn, *args)
         raise Wrong(f"it fails under jax.jit ({first_line(exc)}); avoid Python control flow on array values") from None
