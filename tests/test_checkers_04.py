@@ -5,10 +5,16 @@ correct answer (including one whose matrix products, forward and backward, round
 TPU does) and must reject every wrong one, including answers that are only slightly off.
 """
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import pytest
 from checker_harness import assert_rejects, bfloat16_matmuls, fresh, load_checkers, stub, verdict
+from portability import hooks_env
 
 CH04 = load_checkers("04_autodiff.ipynb")
 LEARNING_RATE = 0.1
@@ -75,14 +81,16 @@ def test_attention_gradient_rejects_wrong_answers(capsys, answer, words):
 # --- train_step --------------------------------------------------------------------------------------------------
 
 
-def mse(params, x, y, reduce=jnp.mean):
+def mse(params, x, y, reduce=jnp.mean, scale=1.0, target=lambda y: y, pred_shape=lambda pred: pred):
     pred = jnp.tanh(x @ params["w1"] + params["b1"]) @ params["w2"] + params["b2"]
-    return reduce((pred - y) ** 2)
+    return scale * reduce((pred_shape(pred) - target(y)) ** 2)
 
 
-def make_train_step(lr=LEARNING_RATE, sign=-1.0, reduce=jnp.mean, new_loss=False, frozen=(), lr_w1=None):
+def make_train_step(lr=LEARNING_RATE, sign=-1.0, reduce=jnp.mean, new_loss=False, frozen=(), lr_w1=None, **loss_bug):
+    """A train_step, right by default; each argument plants one bug (loss_bug goes to mse: scale, target, ...)."""
+
     def train_step(params, x, y):
-        loss, grads = jax.value_and_grad(mse)(params, x, y, reduce)
+        loss, grads = jax.value_and_grad(mse)(params, x, y, reduce, **loss_bug)
         rates = {name: (lr_w1 if name == "w1" and lr_w1 is not None else lr) for name in params}
         new = {name: p if name in frozen else p + sign * rates[name] * grads[name] for name, p in params.items()}
         return new, (mse(new, x, y) if new_loss else loss)
@@ -100,9 +108,14 @@ def test_train_step_accepts_correct_answers(capsys):
     check = CH04["check_train_step"]
     for _ in range(3):
         assert verdict(capsys, check, make_train_step()).startswith("✓")
+    # the same loss written differently: a sum divided by the batch size, a mean over axis 0
+    assert verdict(capsys, check, make_train_step(reduce=lambda e: jnp.sum(e) / e.shape[0])).startswith("✓")
+    assert verdict(capsys, check, make_train_step(reduce=lambda e: jnp.mean(e, axis=0).sum())).startswith("✓")
     with bfloat16_matmuls():
         for _ in range(20):
             assert verdict(capsys, check, fresh(make_train_step())).startswith("✓")
+        # the diagnosis of the broadcasting bug holds with rounded matmuls too
+        assert_rejects(capsys, check, fresh(make_train_step(target=lambda y: y.ravel())), "every target")
     assert verdict(capsys, check, stub).startswith("○")
 
 
@@ -114,7 +127,11 @@ def test_train_step_accepts_correct_answers(capsys):
         (make_train_step(lr_w1=0.101), ["'w1'", "scaled"]),  # 1% off on one parameter only
         (make_train_step(sign=1.0), ["uphill"]),
         (make_train_step(new_loss=True), ["loss"]),
-        (make_train_step(reduce=jnp.sum), ["wrong values"]),
+        (make_train_step(reduce=jnp.sum), ["times (the batch size) too large", "jnp.mean"]),
+        (make_train_step(scale=0.5), ["half", "no factor 1/2"]),
+        (make_train_step(target=lambda y: y.ravel()), ["every target", "(batch, batch)"]),  # (batch, 1) - (batch,)
+        (make_train_step(pred_shape=lambda pred: pred[:, 0]), ["every target", "(batch, batch)"]),
+        (make_train_step(target=lambda y: y.T), ["every target", "(batch, batch)"]),
         (make_train_step(frozen=("b1",)), ["'b1'", "did not change"]),
         (make_train_step(frozen=("b1", "b2")), ["did not change"]),
         (lambda p, x, y: (p, mse(p, x, y)), ["did not change"]),
@@ -215,3 +232,63 @@ def test_clip_gradient_accepts_correct_answers(capsys):
 )
 def test_clip_gradient_rejects_wrong_answers(capsys, answer, words):
     assert_rejects(capsys, CH04["check_clip_gradient"], answer, *words)
+
+
+# --- under simulated accelerator transcendentals ----------------------------------------------------------------
+
+ULP_SHIFTED_RUN = """
+import io, json, sys
+from contextlib import redirect_stdout
+
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import jax
+import test_checkers_04 as t
+
+assert jax.ulp_shift_simulated == int(sys.argv[3])  # the hook is active
+
+
+def line(check, answer):
+    out = io.StringIO()
+    with redirect_stdout(out):
+        t.CH04[check](answer)
+    return out.getvalue().strip()
+
+
+lines = {
+    "right": [line("check_hvp", t.hvp) for _ in range(8)]
+    + [line("check_hvp", t.hvp_reverse_over_reverse) for _ in range(4)]
+    + [line("check_train_step", t.make_train_step()) for _ in range(3)]
+    + [line("check_attention_gradient", t.attention_gradient) for _ in range(3)],
+    "wrong": [
+        line("check_hvp", lambda f, x, v: 1.01 * t.hvp(f, x, v)),
+        line("check_hvp", lambda f, x, v: t.hvp(f, x, v) + 0.01),
+        line("check_hvp", t.hvp_central_differences),
+        line("check_train_step", t.make_train_step(lr=0.101)),
+        line("check_attention_gradient", t.scaled(1.01)),
+    ],
+}
+print(json.dumps(lines))
+"""
+
+
+@pytest.mark.parametrize("ulps", [4, -4, 64, -64])
+def test_checkers_accept_right_answers_under_ulp_shifted_transcendentals(ulps):
+    """sin, cos, exp, tanh ... a few ulps off, as on a GPU or TPU (tools/kernel_hooks/ulp_shift.py): right answers
+    still pass, slightly-off ones still fail. Each checker's references are exact for its float32 inputs, and its
+    limits are far above float32 rounding (4 ulps is 5e-7 relative; 64 ulps, 8e-6, shows the margin), so a shift
+    cannot move an answer across them. The hook patches JAX's lowering rules for the whole process, hence a
+    subprocess."""
+    tests, tools = Path(__file__).resolve().parent, Path(__file__).resolve().parent.parent / "tools"
+    env = hooks_env(["ulp_shift"])
+    env["BOOK_ULP_SHIFT"] = str(ulps)
+    run = subprocess.run(
+        [sys.executable, "-c", ULP_SHIFTED_RUN, str(tests), str(tools), str(ulps)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = json.loads(run.stdout.strip().splitlines()[-1])
+    assert all(line.startswith("✓") for line in lines["right"]), lines["right"]
+    assert all(line.startswith("✗") and "could not finish" not in line for line in lines["wrong"]), lines["wrong"]

@@ -75,13 +75,22 @@ def check_attention_gradient(attention_gradient):
 _LEARNING_RATE = 0.1  # the chapter's LEARNING_RATE
 
 
-def _mlp_reference(params, x, y):
-    """(loss, gradients) of the mean squared error of tanh(x @ w1 + b1) @ w2 + b2, by hand in float64."""
+def _mlp_reference(params, x, y, broadcast=False):
+    """(loss, gradients) of the mean squared error of tanh(x @ w1 + b1) @ w2 + b2, by hand in float64.
+
+    broadcast=True: the loss of the classic shape bug, `pred - y` with one side of shape (batch,) and the other
+    (batch, 1), which broadcasts to (batch, batch) and compares every prediction with every target.
+    """
     p = {name: _as64(value) for name, value in params.items()}
     x, y = _as64(x), _as64(y)
     hidden = np.tanh(x @ p["w1"] + p["b1"])
-    residual = hidden @ p["w2"] + p["b2"] - y
-    d_pred = 2 * residual / x.shape[0]
+    pred = hidden @ p["w2"] + p["b2"]
+    if broadcast:
+        residual = pred - y.T  # (batch, batch)
+        d_pred = 2 * residual.sum(axis=1, keepdims=True) / residual.size
+    else:
+        residual = pred - y
+        d_pred = 2 * residual / x.shape[0]
     d_z = (d_pred @ p["w2"].T) * (1 - hidden**2)
     grads = {"w1": x.T @ d_z, "b1": d_z.sum(0), "w2": hidden.T @ d_pred, "b2": d_pred.sum(0)}
     return float((residual**2).mean()), grads
@@ -127,9 +136,42 @@ def _check_train_step(train_step):
         if np.all(step == 0):
             raise Wrong(f"new_params[{name!r}] did not change: update every parameter")
     labels = [f"the update of {name!r}" for name in names]
-    _expect_gradients_close(steps, ref_steps, labels, max_relative=0.03, max_scale=4e-3, max_each_scale=6e-3)
+    limits = {"max_relative": 0.03, "max_scale": 4e-3, "max_each_scale": 6e-3}
+    try:
+        _expect_gradients_close(steps, ref_steps, labels, **limits)
+    except Wrong as wrong:
+        raise Wrong(_diagnose_train_step(steps, ref_steps, params, x, y, labels, limits) or str(wrong)) from None
     if abs(float(loss) / ref_loss - 1) > 5e-3:
         raise Wrong(f"the loss is {float(loss):.4f}, expected {ref_loss:.4f}: the mean squared error at the old params")
+
+
+def _diagnose_train_step(steps, ref_steps, params, x, y, labels, limits):
+    """The message for a known bug whose update this is, or None: the generic message then stands."""
+    _, broadcast_grads = _mlp_reference(params, x, y, broadcast=True)
+    broadcast_steps = [-_LEARNING_RATE * broadcast_grads[name] for name in sorted(params)]
+    try:
+        _expect_gradients_close(steps, broadcast_steps, labels, **limits)
+    except Wrong:
+        pass
+    else:
+        return (
+            "the loss compares every prediction with every target: pred - y broadcasts to (batch, batch) because one"
+            " of them is not of shape (batch, 1); keep both (batch, 1)"
+        )
+    out_all = np.concatenate([step.ravel() for step in steps])
+    ref_all = np.concatenate([step.ravel() for step in ref_steps])
+    scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
+    if np.abs(out_all - scale * ref_all).max() > 0.03 * np.abs(scale * ref_all).max():
+        return None  # not a multiple of the right update: no diagnosis
+    batch = x.shape[0]
+    if abs(scale / batch - 1) < 0.01:
+        return (
+            f"the update is {batch} times (the batch size) too large: average the squared errors over the batch"
+            " (jnp.mean), do not sum them"
+        )
+    if abs(scale - 0.5) < 0.005:
+        return "the update is half the expected one: the loss is the mean of (pred - y) ** 2, with no factor 1/2"
+    return None
 
 
 def check_train_step(train_step):
@@ -137,10 +179,19 @@ def check_train_step(train_step):
 
 
 def _hvp_tests(rng, n):
-    """(f, x, v, exact H v in float64) for elementwise and polynomial functions: no matmul, no rounding noise."""
-    x64 = rng.uniform(-1.5, 1.5, size=n)
-    v64 = rng.normal(size=n)
-    c = float(rng.uniform(0.2, 0.4))
+    """(f, x, v, exact H v in float64) for elementwise and polynomial functions: no matmul, no rounding noise.
+
+    Every input (x, v and the constant c) is rounded to float32 first, and the references are worked out at those
+    rounded values, so the only difference between a right answer and its reference is the float32 arithmetic of
+    the answer itself, sin, cos and exp included (accelerator kernels differ there by a few ulps).
+    """
+
+    def float32_exact(values):
+        return np.asarray(values, np.float32).astype(np.float64)
+
+    x64 = float32_exact(rng.uniform(-1.5, 1.5, size=n))
+    v64 = float32_exact(rng.normal(size=n))
+    c = float(np.float32(rng.uniform(0.2, 0.4)))
 
     def sine(x):  # f = Σ x² sin x: a diagonal Hessian
         return jnp.sum(x**2 * jnp.sin(x))
@@ -150,13 +201,14 @@ def _hvp_tests(rng, n):
     def cube(x):  # f = (Σ x)³: every entry of the Hessian is 6 Σ x
         return jnp.sum(x) ** 3
 
-    v_positive = np.abs(v64) + 0.5  # Σv far from 0: a bfloat16-rounded v changes Σv by a tiny relative amount
+    # Σv far from 0: a bfloat16-rounded v changes Σv by a tiny relative amount
+    v_positive = float32_exact(np.abs(v64) + 0.5)
     cube_hv = 6 * x64.sum() * v_positive.sum() * np.ones(n)
 
     def wiggle(x):  # f = Σ sin(30 x): with a long v, finite differences (x ± εv) miss its curvature badly
         return jnp.sum(jnp.sin(30.0 * x))
 
-    v_long = 30.0 * v64
+    v_long = float32_exact(30.0 * v64)
     wiggle_hv = -900.0 * np.sin(30.0 * x64) * v_long
 
     def chain(x):  # f = Σ exp(c x_i x_{i+1}): a tridiagonal Hessian
