@@ -63,10 +63,12 @@ def draw():
             color=colour,
             va="bottom",
         )
-    key = "cache key: shapes, dtypes, weak types, pytree structure, static argument values"
+    key = "cache key: shapes, dtypes, weak types, pytree structure, placement, static argument values"
     ax.text(0.1, 0.0, key, fontsize=10, color="0.3")
+    baked = "not in the key: globals read while tracing (their values are baked into the executable)"
+    ax.text(0.1, -0.45, baked, fontsize=10, color="0.3")
     ax.set_xlim(0, box_x(len(STAGES) - 1) + BOX_W + 1.4)
-    ax.set_ylim(-0.2, top + BOX_H + 0.7)
+    ax.set_ylim(-0.65, top + BOX_H + 0.7)
     ax.axis("off")
     fig.tight_layout()
     return fig

@@ -2,14 +2,25 @@
 import warnings
 
 
-def _attention_reference(q, k, v):
-    """softmax(q kᵀ / √d) v in float64 NumPy."""
+def _attention_weights(scores, axis=-1):
+    scores = scores - scores.max(axis=axis, keepdims=True)
+    weights = np.exp(scores)
+    return weights / weights.sum(axis=axis, keepdims=True)
+
+
+def _attention_reference(q, k, v, divisor=None, axis=-1):
+    """softmax(q kᵀ / divisor) v in float64 NumPy (divisor √d unless given; the softmax over `axis`)."""
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    divisor = np.sqrt(q.shape[-1]) if divisor is None else divisor
+    return _attention_weights(q @ k.T / divisor, axis) @ v
+
+
+def _temperature_direction(q, k, v):
+    """d reference / d log(1/divisor) at divisor √d: how the output moves when the softmax temperature changes."""
     q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
     scores = q @ k.T / np.sqrt(q.shape[-1])
-    scores -= scores.max(axis=-1, keepdims=True)
-    weights = np.exp(scores)
-    weights /= weights.sum(axis=-1, keepdims=True)
-    return weights @ v
+    weights = _attention_weights(scores)
+    return (weights * (scores - (weights * scores).sum(axis=-1, keepdims=True))) @ v
 
 
 def _scale_and_shift(out, reference):
@@ -19,18 +30,73 @@ def _scale_and_shift(out, reference):
     return float(scale), float(shift)
 
 
-def expect_attention_close(out, reference):
-    """Close to the reference within bfloat16 matmul noise, but with no overall scale or shift.
+def _temperature_error(out, reference, direction):
+    """The fit out - reference ≈ a·direction + b·reference + c: a is log(√d / divisor), the relative error of the
+    softmax temperature (0 for a right answer), separated from an overall scale b and shift c."""
+    design = np.stack([direction.ravel(), reference.ravel(), np.ones(reference.size)], axis=1)
+    (alpha, _, _), *_ = np.linalg.lstsq(design, (out - reference).ravel(), rcond=None)
+    return float(alpha)
+
+
+def _best_divisor(out, q, k, v):
+    """The divisor of QKᵀ whose attention is closest to `out` (largest entry error), searched over √d/128 .. 128√d."""
+    root_d = np.sqrt(q.shape[-1])
+
+    def error(log_divisor):
+        return np.abs(out - _attention_reference(q, k, v, divisor=np.exp(log_divisor))).max()
+
+    grid = np.log(root_d) + np.linspace(-5.0, 5.0, 201)  # steps of 5%, then a golden-section refinement
+    best = int(np.argmin([error(x) for x in grid]))
+    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+    ratio = (np.sqrt(5.0) - 1) / 2
+    for _ in range(40):
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        low, high = (low, b) if error(a) < error(b) else (a, high)
+    divisor = float(np.exp((low + high) / 2))
+    return divisor, error(np.log(divisor))
+
+
+def _temperature_message(divisor, d):
+    if abs(divisor - 1) < 0.01:
+        return f"QKᵀ is not divided by √d = {np.sqrt(d):.3f} (d = {d}) before the softmax"
+    named = "d itself" if abs(divisor / d - 1) < 0.005 else f"√{divisor**2:.1f}"
+    expected = f"√d = {np.sqrt(d):.3f} (d = {d})"
+    return f"the softmax temperature is wrong: QKᵀ is divided by {divisor:.3f} ({named}), not {expected}"
+
+
+def _diagnose_attention(out, q, k, v):
+    """A one-line name for the bug of an answer far from the reference, or the generic line."""
+    d = q.shape[-1]
+    divisor, error = _best_divisor(out, q, k, v)
+    if error < 0.03 and abs(divisor / np.sqrt(d) - 1) > 0.005:
+        return _temperature_message(divisor, d)
+    if np.abs(out - _attention_reference(q, k, v, axis=0)).max() < 0.03:
+        return "the softmax runs over the queries (axis 0); it should run over the keys, the last axis of the scores"
+    raw = np.asarray(q, np.float64) @ np.asarray(k, np.float64).T
+    for scores in (raw / np.sqrt(d), raw):
+        if np.abs(out - scores @ np.asarray(v, np.float64)).max() < 0.03:
+            return "the softmax is missing: apply jax.nn.softmax to the scores (axis=-1) before multiplying by V"
+    return "the result has the right shape but wrong values"
+
+
+def expect_attention_close(out, q, k, v):
+    """Close to softmax(QKᵀ/√d)V within bfloat16 matmul noise, with no temperature error, overall scale or shift.
 
     On TPU the matrix products multiply bfloat16-rounded operands, which moves single entries by up to ~0.012
-    here; the errors are unbiased: over 200 simulated draws the least-squares fit out ≈ scale·reference + shift
-    stayed within 1e-3 of scale 1 and 2.4e-4 of shift 0. A 1% scale or a 0.01 shift does not move single entries
-    far, but it moves the fit far outside that noise; the limits (0.0025, 0.001) keep a margin of more than 2x.
+    here; the errors are unbiased: over 300 simulated draws the least-squares fit out ≈ scale·reference + shift
+    stayed within 1.1e-3 of scale 1 and 2e-4 of shift 0, and the fitted temperature error within 1.5e-3. A 1%
+    scale or a 0.01 shift does not move single entries far, but it moves the fit far outside that noise; the
+    limits (scale 0.0025, shift 0.001, temperature 0.005) keep a margin of more than 2x. Dividing by √(d-1)
+    instead of √d is a temperature error of 0.0155 or more for the d used here, and 1.01√d one of 0.0099.
     """
-    out, reference = np.asarray(out, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    error = out - reference
-    if np.abs(error).max() > 0.03:
-        raise Wrong("the result has the right shape but wrong values")
+    out = np.asarray(out, dtype=np.float64)
+    d = q.shape[-1]
+    reference = _attention_reference(q, k, v)
+    if np.abs(out - reference).max() > 0.03:
+        raise Wrong(_diagnose_attention(out, q, k, v))
+    alpha = _temperature_error(out, reference, _temperature_direction(q, k, v))
+    if abs(alpha) > 0.005:
+        raise Wrong(_temperature_message(np.sqrt(d) * np.exp(-alpha), d))
     scale, shift = _scale_and_shift(out, reference)
     if abs(scale - 1) > 0.0025:
         raise Wrong(f"the result is scaled by {scale:.4f}; expected exactly softmax(QKᵀ/√d)V")
@@ -45,8 +111,10 @@ def _check_jit_attention(jit_attention):
     out = call_answer(jit_attention, q, k, v)
     if not hasattr(jit_attention, "lower"):
         raise Wrong("jit_attention is not jitted: wrap it with jax.jit")
+    if getattr(out, "shape", None) is not None and tuple(out.shape) == (d_v, n_q):
+        raise Wrong(f"the result has shape {(d_v, n_q)}, expected {(n_q, d_v)}: it is transposed")
     expect_array(out, (n_q, d_v), jnp.float32)
-    expect_attention_close(out, _attention_reference(q, k, v))
+    expect_attention_close(out, q, k, v)
 
 
 def check_jit_attention(jit_attention):
@@ -58,11 +126,37 @@ def _soft_threshold_reference(x, t):
     return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
 
 
+def _diagnose_soft_threshold(out, x, t):
+    """Which of the three cases (x > t, x < -t, |x| <= t) is wrong, with the worst entry as an example."""
+    out, x = np.asarray(out, dtype=np.float64), np.asarray(x, dtype=np.float64)
+    reference = _soft_threshold_reference(x, t)
+    wrong = ~np.isclose(out, reference, rtol=1e-6, atol=1e-6)
+    for case, rule, where in (
+        ("x > t", "x - t", x > t),
+        ("x < -t", "x + t", x < -t),
+        ("|x| <= t", "0", np.abs(x) <= t),
+    ):
+        if np.any(wrong & where):
+            i = int(np.argmax(np.where(wrong & where, np.abs(out - reference), -1.0)))
+            got = "leaves x unchanged" if out[i] == x[i] else f"gives {out[i]:.4f}"
+            return (
+                f"wrong where {case} (should be {rule}): for x = {x[i]:.4f}, t = {t:.4f} it {got},"
+                f" expected {reference[i]:.4f}"
+            )
+    return "the result has the right shape but wrong values"
+
+
 def _check_soft_threshold(soft_threshold):
     rng = np.random.default_rng()
     size = int(rng.integers(50, 80))
-    # A fresh wrapper, so its cache counts only this check's compiles (re-running the checker must not fail).
-    jitted = jax.jit(lambda x, t: soft_threshold(x, t))
+    # A fresh wrapper whose traces are counted: one trace per compile, and re-running the checker starts again at 0.
+    traces = []
+
+    def counted(x, t):
+        traces.append(1)
+        return soft_threshold(x, t)
+
+    jitted = jax.jit(counted)
     thresholds = [float(t) for t in rng.uniform(0.3, 1.5, size=3)]
     for t in thresholds:
         # Random entries, plus entries just outside and just inside the threshold and zero, where an answer with a
@@ -78,9 +172,10 @@ def _check_soft_threshold(soft_threshold):
                 raise Wrong("`t` is marked static; keep it traced (no static_argnums) and use jnp.where") from None
             raise Wrong(f"it fails under jax.jit ({first_line(exc)}); replace `if` with jnp.where") from None
         expect_array(out, x.shape, jnp.float32)
-        expect_close(out, _soft_threshold_reference(x, t), rtol=1e-6, atol=1e-6)
-    if jitted._cache_size() != 1:
-        raise Wrong(f"{len(thresholds)} thresholds compiled {jitted._cache_size()} times; keep `t` traced")
+        if not np.allclose(np.asarray(out), _soft_threshold_reference(x, t), rtol=1e-6, atol=1e-6):
+            raise Wrong(_diagnose_soft_threshold(out, x, t))
+    if len(traces) != 1:
+        raise Wrong(f"{len(thresholds)} thresholds compiled {len(traces)} times; keep `t` traced")
 
 
 def check_soft_threshold(soft_threshold):
@@ -97,7 +192,10 @@ def _check_sgd_step(sgd_step):
 
     params, grads = tree(), tree()
     lr = float(rng.uniform(0.3, 0.7))
-    expected = {name: np.asarray(params[name]) - lr * np.asarray(grads[name]) for name in params}
+    # NumPy copies taken before the step, which deletes what it donates (the gradients too, in a wrong answer).
+    old = {name: np.asarray(leaf, np.float64) for name, leaf in params.items()}
+    old_grads = {name: np.asarray(leaf, np.float64) for name, leaf in grads.items()}
+    expected = {name: old[name] - lr * old_grads[name] for name in params}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an unusable donation warns; the checks below say it in words
         new = call_answer(sgd_step, params, grads, lr)
@@ -105,14 +203,26 @@ def _check_sgd_step(sgd_step):
         raise Wrong(f"the result should be a dict with keys {sorted(params)}, like params")
     for name in params:
         expect_array(new[name], params[name].shape, jnp.float32, what=f"new params[{name!r}]")
-        expect_close(new[name], expected[name], what=f"new params[{name!r}]", rtol=1e-6, atol=1e-6)
+    for name in params:
+        got = np.asarray(new[name], np.float64)
+        if np.allclose(got, expected[name], rtol=1e-6, atol=1e-6):
+            continue
+        if np.allclose(got, old[name], rtol=1e-6, atol=1e-6):
+            raise Wrong(f"new params[{name!r}] equals the old one: return params - lr * grads")
+        if np.allclose(got, old[name] + lr * old_grads[name], rtol=1e-6, atol=1e-6):
+            raise Wrong(f"new params[{name!r}] is params + lr * grads: the step must go downhill, params - lr * grads")
+        raise Wrong(f"new params[{name!r}] has the right shape but wrong values")
     if not hasattr(sgd_step, "lower"):
         raise Wrong("sgd_step is not jitted: wrap it with jax.jit(..., donate_argnums=0)")
     # What jit itself says it donates (deleting arrays by hand, or a donation that happens to be unusable, cannot
     # fool this): args_info holds one ArgInfo per leaf of (params, grads, lr), each with a `donated` flag.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        params_info, grads_info, _ = sgd_step.lower(tree(), tree(), lr).args_info[0]
+    # A static lr (static_argnums=2 or static_argnames="lr") is allowed: it has no ArgInfo, so take the first two.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params_info, grads_info = sgd_step.lower(tree(), tree(), lr).args_info[0][:2]
+    except Exception as exc:
+        raise Wrong(f"sgd_step.lower(params, grads, lr) failed ({first_line(exc)}); jit the step itself") from None
     if any(info.donated for info in jax.tree.leaves(grads_info)):
         raise Wrong("the gradients are donated too; donate only the parameters (argument 0)")
     if not all(info.donated for info in jax.tree.leaves(params_info)):
