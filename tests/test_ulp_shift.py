@@ -12,10 +12,9 @@ import json
 import subprocess
 import sys
 
-import nbformat
 import pytest
-from execute_notebooks import execute
-from portability import ROOT, hooks_env, nbval_command
+from portability import ROOT, hooks_env
+from test_accelerator_numerics import nbval_passes, planted  # the same planted-notebook harness
 
 ON_THE_EDGE = """import jax.numpy as jnp
 import numpy as np
@@ -24,21 +23,6 @@ np.set_printoptions(precision=4, suppress=True)
 x = jnp.float32(0.2106255143880844)  # exp(x) = 1.23444998... in float32, just under 1.23445"""
 RAW_VALUE = "print(np.asarray(jnp.exp(x)))"
 CHECKED_VALUE = "print(np.isclose(jnp.exp(x), 1.23445, rtol=1e-5))"
-
-
-def planted(path, *sources):
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
-    nbformat.write(nb, path)
-    execute(path)
-    return path
-
-
-def nbval_passes(notebook, env):
-    run = subprocess.run(
-        nbval_command([notebook.name]), cwd=notebook.parent, env=env, capture_output=True, text=True, timeout=300
-    )
-    return run.returncode == 0, run.stdout[-3000:]
 
 
 def shifted_env(ulps):
