@@ -34,6 +34,12 @@ def test_names_that_do_not_exist_are_left_out():
     assert names == ["jax.numpy.float32"]
 
 
+def test_dunder_attributes_are_cut_off_at_the_api_object():
+    aliases = {}
+    names = api.code_names("import jax\nprint(jax.jacobian.__doc__.strip())", aliases)
+    assert names == ["jax.jacobian"]
+
+
 def test_chapter_uses_map_names_to_sections(tmp_path):
     nb = nbformat.v4.new_notebook()
     setup = nbformat.v4.new_code_cell("import jax\njax.config.update('jax_enable_x64', False)", execution_count=1)

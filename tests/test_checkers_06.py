@@ -85,6 +85,22 @@ def count_named_params(closed, names=("branches", "jaxpr", "cond_jaxpr", "body_j
     return dict(counts)
 
 
+def count_without_tuples(closed):
+    """Wrong: recurses only into parameters that are a jaxpr themselves, so a cond's `branches` (a tuple of jaxprs)
+    are never visited; the rest of the walk is right."""
+    counts = Counter()
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            counts[eqn.primitive.name] += 1
+            for value in eqn.params.values():
+                if isinstance(value, jax.extend.core.Jaxpr):
+                    visit(value)
+
+    visit(closed.jaxpr)
+    return dict(counts)
+
+
 def count_with_extension_helper(closed):
     """Another correct answer: jax.extend.core.jaxprs_in_params finds the sub-jaxprs, and a Counter is a dict."""
     counts = Counter()
@@ -116,9 +132,11 @@ def test_count_primitives_accepts_correct_answers(capsys):
     ("answer", "words"),
     [
         (lambda closed: counting(closed, depth=0), ["only the top level"]),
-        (lambda closed: counting(closed, depth=1), ["it counts", "expected"]),  # one level of nesting, not all
+        (lambda closed: counting(closed, depth=1), ["only one level down", "recursion"]),  # one level, not all
+        (lambda closed: counting(closed, depth=2), ["only 2 levels down"]),
+        (count_without_tuples, ["branches of a cond", "tuple"]),  # not "only the top level": it recurses elsewhere
         (lambda closed: counting(closed, holders=False), ["count once each too"]),
-        (lambda closed: counting(closed, branches="first"), ["it counts", "expected"]),  # the first cond branch only
+        (lambda closed: counting(closed, branches="first"), ["only the first sub-jaxpr", "branch"]),  # cond branch 0
         (lambda closed: counting(closed, bump="sin"), ["equations of 'sin'"]),  # off by one
         (lambda closed: counting(closed, bump="add"), ["equations of 'add'"]),
         (lambda closed: {k: v - 1 for k, v in counting(closed).items()}, ["it counts", "expected"]),
@@ -129,10 +147,10 @@ def test_count_primitives_accepts_correct_answers(capsys):
         (lambda closed: {k: v + 0.5 for k, v in counting(closed).items()}, ["whole number"]),
         (lambda closed: closed.jaxpr.eqns[99], ["your function raised IndexError"]),
         (count_each_jaxpr_once, ["shared jit", "once per use"]),  # dedup of a shared sub-jaxpr
-        (count_named_params, ["equations of 'jit'"]),  # misses custom_jvp_call's call_jaxpr (relu)
+        (count_named_params, ["call_jaxpr", "custom_jvp_call"]),  # misses custom_jvp_call's call_jaxpr (relu)
         (
             lambda closed: count_named_params(closed, ("branches", "jaxpr", "body_jaxpr", "call_jaxpr")),
-            ["equations of 'lt'"],
+            ["condition of a while loop", "cond_jaxpr"],
         ),
         (lambda closed: {k: float("nan") for k in counting(closed)}, ["whole number", "nan"]),
         (lambda closed: {k: float("inf") for k in counting(closed)}, ["whole number", "inf"]),
@@ -153,7 +171,7 @@ def flops_ok(m, k, n, p):
 
 
 def test_compiler_count_is_the_hand_count():
-    """The checker compares with cost_analysis() on the host CPU: on the pinned version it is the formula, exactly."""
+    """The checker's reference, the hand count, is what cost_analysis() gives on the host CPU, exactly."""
     rng = np.random.default_rng(0)
     for _ in range(10):
         m, k, n, p = (int(v) for v in rng.choice(np.arange(3, 60), size=4, replace=False))
@@ -217,6 +235,22 @@ def capped(feature_shape, largest):
     return jax.export.symbolic_shape(f"b, {dims}", constraints=(f"b <= {largest}",))
 
 
+def constrained(feature_shape, constraint):
+    dims = ", ".join(str(d) for d in feature_shape)
+    return jax.export.symbolic_shape(f"b, {dims}", constraints=(constraint,))
+
+
+def at_least(feature_shape, smallest):
+    dims = ", ".join(str(d) for d in feature_shape)
+    return jax.export.symbolic_shape(f"b, {dims}", constraints=(f"b >= {smallest}",))
+
+
+def batch_last(fn, feature_shape):
+    """Wrong: the symbolic batch axis is last, (*feature_shape, b), and moved to the front inside."""
+    dims = ", ".join(str(d) for d in feature_shape)
+    return export_with(lambda x: fn(jnp.moveaxis(x, -1, 0)), jax.export.symbolic_shape(f"{dims}, b"))
+
+
 def export_ok(fn, feature_shape):
     return export_with(fn, symbolic("b", feature_shape))
 
@@ -239,6 +273,9 @@ def test_export_batched_accepts_correct_answers(capsys):
     several = jax.export.default_export_platform(), other_platform()
     answer = lambda fn, fs: export_with(fn, symbolic("b", fs), platforms=several)  # noqa: E731
     assert verdict(capsys, check, answer).startswith("✓")
+    # a lower bound every batch meets is no restriction
+    assert verdict(capsys, check, lambda fn, fs: export_with(fn, at_least(fs, 1))).startswith("✓")
+    assert verdict(capsys, check, lambda fn, fs: export_with(fn, constrained(fs, "b >= 0"))).startswith("✓")
     assert verdict(capsys, check, stub).startswith("○")
 
 
@@ -248,8 +285,13 @@ def test_export_batched_accepts_correct_answers(capsys):
         (lambda fn, fs: export_with(fn, (8, *fs)), ["fixed at 8", "symbolic_shape"]),
         (lambda fn, fs: export_with(fn, (1, *fs)), ["fixed at 1"]),
         (lambda fn, fs: export_with(fn, symbolic("b", fs), serialize=False), ["Exported itself", "serialize"]),
-        (lambda fn, fs: export_with(fn, symbolic("b + 1", fs)), ["batch of 1 failed"]),  # off by one: b >= 2
-        (lambda fn, fs: export_with(fn, symbolic("2*b", fs)), ["batch of 1 failed"]),  # even batches only
+        (lambda fn, fs: export_with(fn, symbolic("b + 1", fs)), ["b + 1", "batch of 1", "plain"]),  # off by one
+        (lambda fn, fs: export_with(fn, symbolic("2*b", fs)), ["2*b", "batch of 1", "plain"]),  # even batches only
+        (lambda fn, fs: export_with(fn, at_least(fs, 2)), ["constraint b >= 2", "batch of 1"]),  # a batch of 1 refused
+        (
+            batch_last,
+            ["symbolic batch dimension comes first"],
+        ),  # not "fixed at": the batch is symbolic, in the wrong place
         (lambda fn, fs: export_with(fn, symbolic("b", fs), dtype=jnp.float16), ["dtype", "float16"]),
         (lambda fn, fs: export_with(fn, symbolic("b", fs), dtype=jnp.int32), ["dtype", "int32"]),
         (lambda fn, fs: export_with(fn, symbolic("b", fs[::-1] + (1,))), ["shape"]),
@@ -264,8 +306,20 @@ def test_export_batched_accepts_correct_answers(capsys):
         (lambda fn, fs: export_with(fn, jax.export.symbolic_shape(f"b, {fs[0]}")), ["shape"]),  # first feature only
         (lambda fn, fs: export_with(fn, jax.export.symbolic_shape("b, 5")), ["5"]),  # hard-coded features
         (lambda fn, fs: export_with(fn, jax.export.symbolic_shape("b, " + ", ".join(["b"] * len(fs)))), ["fixed"]),
-        (lambda fn, fs: export_with(fn, capped(fs, 16)), ["failed"]),  # a capped batch size
-        (lambda fn, fs: export_with(fn, capped(fs, 32)), ["failed"]),
+        (
+            lambda fn, fs: export_with(fn, capped(fs, 16)),
+            ["restricts the batch size", "constraint b <= 16", "every batch size"],
+        ),
+        (lambda fn, fs: export_with(fn, capped(fs, 32)), ["constraint b <= 32"]),
+        # caps above every batch the checker calls: refused from the constraint itself, not by chance
+        (lambda fn, fs: export_with(fn, capped(fs, 64)), ["restricts the batch size", "constraint b <= 64"]),
+        (lambda fn, fs: export_with(fn, capped(fs, 80)), ["restricts the batch size", "constraint b <= 80"]),
+        (lambda fn, fs: export_with(fn, capped(fs, 100)), ["restricts the batch size", "constraint b <= 100"]),
+        (lambda fn, fs: export_with(fn, capped(fs, 1000)), ["restricts the batch size", "constraint b <= 1000"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "1000 >= b")), ["restricts the batch size", "1000 >= b"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "2*b <= 2000")), ["restricts the batch size", "2*b <= 2000"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "-b >= -500")), ["restricts the batch size", "-b >= -500"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "mod(b, 2) == 0")), ["restricts the batch size", "mod(b, 2)"]),
         (lambda fn, fs: export_with(lambda x: fn(x).astype(jnp.bfloat16), symbolic("b", fs)), ["dtype", "bfloat16"]),
         (lambda fn, fs: jnp.zeros(3), ["bytes", "ArrayImpl"]),
     ],

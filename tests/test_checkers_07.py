@@ -5,8 +5,13 @@ matrix products, as on a TPU) and must reject every wrong one, including slightl
 weight decay 1% off, logits scaled by 1.01 or shifted by 0.01, a clipped cross-entropy.
 
 Known blind spots, inside the bfloat16 tolerance the forward-pass and step checkers must allow (a TPU rounds
-matmul operands): an attention scale of sqrt(dh) * 1.01, a layer-norm eps of 1e-3, an Adam eps of 1e-4.
+matmul operands): an attention scale of sqrt(dh) * 1.01, a layer-norm eps of 1e-3, an Adam eps of 1e-4. And the
+batched_forward checker sees a vmap (or loop) over the examples through the embedding lookup `params["embed"][tokens]`
+only: a per-example model that looks its tokens up another way (jnp.take, one_hot @ embed) and is then mapped over
+the examples passes.
 """
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +43,14 @@ def example_loss(params, tokens, label):
 
 
 def make_train_step(
-    optimizer=None, reduce=jnp.mean, update_scale=1.0, apply=True, donate=(0, 1), jit=True, grad_fix=lambda g: g
+    optimizer=None,
+    reduce=jnp.mean,
+    update_scale=1.0,
+    apply=True,
+    donate=(0, 1),
+    jit=True,
+    grad_fix=lambda g: g,
+    loss_after=False,
 ):
     optimizer = optimizer or make_optimizer()
 
@@ -50,9 +62,29 @@ def make_train_step(
         grads = grad_fix(grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         updates = jax.tree.map(lambda u: u * update_scale, updates)
-        return (optax.apply_updates(params, updates) if apply else params), opt_state, loss
+        new_params = optax.apply_updates(params, updates) if apply else params
+        return new_params, opt_state, batch_loss(new_params) if loss_after else loss
 
     return jax.jit(train_step, donate_argnums=donate) if jit else train_step
+
+
+def make_batch_first_step(labels_shape=lambda y: y):
+    """A step written batch-first (the model vmapped, the loss on all logits at once), jitted with donate_argnames.
+
+    `labels_shape=lambda y: y[:, None]` is the broadcasting bug: (batch,) logits against (batch, 1) labels make a
+    (batch, batch) loss whose mean pairs every logit with every label.
+    """
+
+    def train_step(params, opt_state, x, y):
+        def batch_loss(params):
+            logits = jax.vmap(forward, in_axes=(None, 0))(params, x)
+            return optax.sigmoid_binary_cross_entropy(logits, labels_shape(y)).mean()
+
+        loss, grads = jax.value_and_grad(batch_loss)(params)
+        updates, opt_state = make_optimizer().update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return jax.jit(train_step, donate_argnames=("params", "opt_state"))
 
 
 def scale_ln2_grad(grads):
@@ -63,6 +95,7 @@ def scale_ln2_grad(grads):
 
 def test_train_step_accepts_correct_answers(capsys):
     assert verdict(capsys, CH07["check_train_step"], make_train_step()).startswith("✓")
+    assert verdict(capsys, CH07["check_train_step"], make_batch_first_step()).startswith("✓")
     with bfloat16_matmuls():
         assert verdict(capsys, CH07["check_train_step"], make_train_step()).startswith("✓")
     assert verdict(capsys, CH07["check_train_step"], stub).startswith("○")
@@ -75,11 +108,16 @@ def test_train_step_accepts_correct_answers(capsys):
         (lambda: make_train_step(make_optimizer(peak=1.01e-2)), ["scaled"]),
         (lambda: make_train_step(make_optimizer(schedule=lambda count: 1e-2)), ["warm state"]),  # no schedule
         (lambda: make_train_step(make_optimizer(weight_decay=0.0)), ["decayed"]),
-        (lambda: make_train_step(make_optimizer(weight_decay=1.01e-2)), ["weight decay"]),
+        *[(lambda: make_train_step(make_optimizer(weight_decay=1.01e-2)), ["(the weight decay or the learning rate?)"])]
+        * 2,
+        (lambda: make_train_step(optax.adam(1e-2)), ["use the chapter's `optimizer`", "its own state"]),
+        (lambda: make_train_step(optax.sgd(1e-2)), ["use the chapter's `optimizer`"]),
         (lambda: make_train_step(make_optimizer(mask=None)), ["params["]),  # decays every leaf (no crash)
         (lambda: make_train_step(grad_fix=scale_ln2_grad), ["['ln2']", "gradient"]),  # one small leaf's gradient
         (lambda: make_train_step(make_optimizer(mask=lambda p: jax.tree.map(lambda v: True, p))), ["params["]),
-        (lambda: make_train_step(reduce=jnp.sum), ["loss"]),
+        (lambda: make_train_step(reduce=jnp.sum), ["the sum over the batch"]),
+        *[(lambda: make_train_step(loss_after=True), ["updated parameters"])] * 3,  # the loss after the update
+        (lambda: make_batch_first_step(labels_shape=lambda y: y[:, None]), ["every logit with every label"]),
         (lambda: make_train_step(apply=False), ["did not change"]),
         (lambda: make_train_step(update_scale=-1.0), ["update"]),
         (lambda: make_train_step(make_optimizer(b1=0.95)), ["gradient"]),
@@ -96,17 +134,21 @@ def test_train_step_rejects_wrong_answers(capsys, answer, words):
 # --- batched_forward -----------------------------------------------------------------------------------------------
 
 
-def attention(q, k, v):
-    return jax.nn.softmax(q @ k.T / jnp.sqrt(q.shape[-1]), axis=-1) @ v
+def attention(q, k, v, att_scale="sqrt", softmax_axis=-1):
+    d = q.shape[-1]
+    scores = q @ k.T / {"sqrt": jnp.sqrt(d), "none": 1.0, "twice": d}[att_scale]
+    return jax.nn.softmax(scores, axis=softmax_axis) @ v
 
 
-def multi_head(Q, K, V, num_heads):
+def multi_head(Q, K, V, num_heads, merge="right", **attention_options):
     batch, n, d = Q.shape
 
     def split(X):
         return X.reshape(batch, n, num_heads, d // num_heads)
 
-    out = jax.vmap(jax.vmap(attention, in_axes=1, out_axes=1))(split(Q), split(K), split(V))
+    one_head = partial(attention, **attention_options)
+    out_axes = 1 if merge == "right" else 0  # 0: (heads, n, dh) per example, reshaped without moving heads back
+    out = jax.vmap(jax.vmap(one_head, in_axes=1, out_axes=out_axes))(split(Q), split(K), split(V))
     return out.reshape(batch, n, d)
 
 
@@ -116,20 +158,38 @@ def batched_forward(
     heads=HEADS,
     pos=True,
     residual=True,
+    ln1=True,
     ln2=True,
     readout="first",
     scale=1.0,
     shift=0.0,
+    b1=True,
     b2=True,
     bias=True,
+    wo=True,
+    relu=True,
+    gelu=False,
+    take=False,
+    flat=False,
+    per_position=False,
+    **attention_options,
 ):
     p = params["block"]
-    h = params["embed"][tokens] + (params["pos"] if pos else 0.0)
-    x = layer_norm(h, p["ln1"])
-    att = multi_head(x @ p["wq"], x @ p["wk"], x @ p["wv"], heads) @ p["wo"]
+    if per_position:  # one lookup per position, each across the whole batch
+        embedded = jnp.stack([params["embed"][tokens[:, i]] for i in range(tokens.shape[1])], 1)
+    elif flat:  # one lookup of all the ids, flattened, then the batch shape back
+        embedded = params["embed"][tokens.reshape(-1), :].reshape(*tokens.shape, -1)
+    else:
+        embedded = jnp.take(params["embed"], tokens, axis=0) if take else params["embed"][tokens]
+    h = embedded + (params["pos"] if pos else 0.0)
+    x = layer_norm(h, p["ln1"]) if ln1 else h
+    att = multi_head(x @ p["wq"], x @ p["wk"], x @ p["wv"], heads, **attention_options)
+    att = att @ p["wo"] if wo else att
     h = h + att if residual else att
     x = layer_norm(h, p["ln2"]) if ln2 else h
-    h = h + jax.nn.relu(x @ p["w1"] + p["b1"]) @ p["w2"] + (p["b2"] if b2 else 0.0)
+    hidden = x @ p["w1"] + (p["b1"] if b1 else 0.0)
+    hidden = jax.nn.gelu(hidden) if gelu else jax.nn.relu(hidden) if relu else hidden
+    h = h + hidden @ p["w2"] + (p["b2"] if b2 else 0.0)
     pooled = {"first": h[:, 0], "last": h[:, -1], "mean": h.mean(1)}[readout]
     return (pooled @ params["readout"]["w"] + (params["readout"]["b"] if bias else 0.0)) * scale + shift
 
@@ -138,11 +198,31 @@ def forward_with(**kwargs):
     return lambda params, tokens: batched_forward(params, tokens, **kwargs)
 
 
+def take_lookup(params, tokens):
+    """The batch written by hand, with the embedding looked up by jnp.take rather than by indexing."""
+    return batched_forward(params, tokens, take=True)
+
+
+def one_row_at_a_time(params, tokens):
+    """A Python loop over the examples: right logits, but not the batch written by hand."""
+    return jnp.stack([forward(params, row) for row in tokens])
+
+
+def extra_lookup(params, tokens):
+    """Batch-first, plus a lookup of the first position alone (unused in the result)."""
+    first = params["embed"][tokens[:, 0]]
+    return batched_forward(params, tokens) + 0.0 * first.sum()
+
+
 def test_batched_forward_accepts_correct_answers(capsys):
     for _ in range(3):
         assert verdict(capsys, CH07["check_batched_forward"], batched_forward).startswith("✓")
-    vmapped = jax.vmap(forward, in_axes=(None, 0))
-    assert verdict(capsys, CH07["check_batched_forward"], vmapped).startswith("✓")
+    assert verdict(capsys, CH07["check_batched_forward"], jax.jit(batched_forward)).startswith("✓")
+    assert verdict(capsys, CH07["check_batched_forward"], take_lookup).startswith("✓")  # the probe cannot tell: allowed
+    assert verdict(capsys, CH07["check_batched_forward"], forward_with(flat=True)).startswith("✓")  # still by hand
+    for _ in range(2):  # lookups of fewer ids than the whole batch, but each of a whole column: still by hand
+        assert verdict(capsys, CH07["check_batched_forward"], forward_with(per_position=True)).startswith("✓")
+        assert verdict(capsys, CH07["check_batched_forward"], extra_lookup).startswith("✓")
     with bfloat16_matmuls():
         for _ in range(5):
             assert verdict(capsys, CH07["check_batched_forward"], fresh(batched_forward)).startswith("✓")
@@ -152,17 +232,31 @@ def test_batched_forward_accepts_correct_answers(capsys):
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
-        (forward_with(scale=1.01), ["scaled"]),
-        (forward_with(shift=0.01), ["shifted"]),
-        (forward_with(heads=4), ["wrong values"]),
-        (forward_with(heads=1), ["wrong values"]),
-        (forward_with(pos=False), ["wrong values"]),
-        (forward_with(residual=False), ["wrong values"]),
-        (forward_with(ln2=False), ["wrong values"]),
-        (forward_with(readout="last"), ["wrong values"]),
-        (forward_with(readout="mean"), ["wrong values"]),
-        *[(forward_with(bias=False), ["logits"])] * 3,  # no readout bias: shifted (or wrong values if large)
-        *[(forward_with(b2=False), ["logits"])] * 3,  # no b2: every logit moves by readout.w · b2
+        (forward_with(scale=1.01), ["scale of 1.01"]),
+        *[(forward_with(shift=0.01), ["shift of +0.01", "bias"])] * 2,
+        *[(forward_with(gelu=True), ["gelu"])] * 3,  # not a shift
+        (forward_with(heads=4), ["number of heads is 4"]),
+        (forward_with(heads=1), ["number of heads is 1"]),
+        (forward_with(pos=False), ["positional embedding"]),
+        (forward_with(residual=False), ["residual around the attention"]),
+        (forward_with(ln1=False), ["ln1"]),
+        (forward_with(ln2=False), ["ln2"]),
+        (forward_with(readout="last"), ["last position"]),
+        (forward_with(readout="mean"), ["averages"]),
+        *[(forward_with(bias=False), ["readout bias"])] * 3,  # a shift of 0.025 to 0.05
+        *[(forward_with(b2=False), ["b2"])] * 3,  # every logit moves by readout.w · b2
+        (forward_with(b1=False), ["b1"]),
+        (forward_with(wo=False), ["wo"]),
+        (forward_with(relu=False), ["relu"]),
+        (forward_with(att_scale="twice"), ["twice"]),  # divides again after multi_head_batched did
+        (forward_with(att_scale="none"), ["not divided"]),  # an attention of one's own without the scale
+        (forward_with(softmax_axis=-2), ["softmax", "keys"]),
+        (forward_with(merge="transposed"), ["wrong order"]),  # heads joined without moving them back
+        (lambda params, tokens: batched_forward(params, tokens) + 0.3 * jnp.tanh(tokens[:, 1]), ["wrong values"]),
+        (jax.vmap(forward, in_axes=(None, 0)), ["one example at a time"]),  # the prompt: no vmap over examples
+        (jax.jit(jax.vmap(forward, in_axes=(None, 0))), ["one example at a time"]),
+        (lambda params, tokens: jax.lax.map(lambda row: forward(params, row), tokens), ["one example at a time"]),
+        (one_row_at_a_time, ["one example at a time"]),
         (lambda params, tokens: batched_forward(params, tokens)[:, None], ["shape"]),
         (lambda params, tokens: batched_forward(params, tokens).astype(jnp.bfloat16), ["dtype"]),
     ],

@@ -17,6 +17,7 @@ import ast
 import importlib
 import sys
 import types
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
@@ -89,7 +90,10 @@ def _resolve(dotted: str):
         return None
     for i, part in enumerate(parts[1:], start=1):
         try:
-            obj = getattr(obj, part)
+            # Old spellings the chapters show warn when looked up; the index still lists them.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                obj = getattr(obj, part)
         except AttributeError:
             try:
                 obj = importlib.import_module(".".join(parts[: i + 1]))
@@ -110,6 +114,9 @@ def resolve(dotted: str):
 def api_name(dotted: str) -> str | None:
     """The longest prefix of `dotted` that exists and is not a bare module (None if there is none)."""
     parts = dotted.split(".")
+    # `jax.jacobian.__doc__.strip` is about jax.jacobian: a dunder attribute and what follows it are not API names.
+    dunder = next((i for i, part in enumerate(parts) if part.startswith("__")), len(parts))
+    parts = parts[:dunder]
     for end in range(len(parts), 1, -1):
         name = ".".join(parts[:end])
         obj = resolve(name)

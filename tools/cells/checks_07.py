@@ -1,4 +1,6 @@
 # --- Chapter 7: capstone ---
+import os as _os  # noqa: E402
+import traceback as _traceback  # noqa: E402
 import warnings as _warnings  # noqa: E402
 
 import optax  # noqa: E402
@@ -62,30 +64,133 @@ def _as64(value):
     return np.asarray(value, dtype=np.float64)
 
 
-def _numpy_logits(params, tokens):
-    """The chapter's model on a batch, by hand in float64 NumPy: (batch, L) tokens -> (batch,) logits."""
+def _numpy_logits(params, tokens, **mistake):
+    """The chapter's model on a batch, by hand in float64 NumPy: (batch, L) tokens -> (batch,) logits.
+
+    Keyword arguments rebuild a known mistake instead (see _FORWARD_MISTAKES), so a checker can name the one an
+    answer matches.
+    """
+    m = {
+        "pos": True, "ln1": True, "ln2": True, "res1": True, "res2": True, "wo": True, "b1": True, "b2": True,
+        "bias": True, "heads": _HEADS, "scale": "sqrt", "softmax_axis": -1, "merge": "right", "act": "relu",
+        "readout": "first",
+    }  # fmt: skip
+    m.update(mistake)
     p = jax.tree.map(_as64, params)
     blk = p["block"]
 
-    def layer_norm(x, ln):
+    def layer_norm(x, ln, on=True):
+        if not on:
+            return x
         mean = x.mean(-1, keepdims=True)
         var = ((x - mean) ** 2).mean(-1, keepdims=True)
         return (x - mean) / np.sqrt(var + 1e-5) * ln["scale"] + ln["bias"]
 
-    h = p["embed"][np.asarray(tokens)] + p["pos"]  # (B, L, D)
-    x = layer_norm(h, blk["ln1"])
+    h = p["embed"][np.asarray(tokens)] + (p["pos"] if m["pos"] else 0.0)  # (B, L, D)
+    x = layer_norm(h, blk["ln1"], m["ln1"])
     batch, length, d = x.shape
-    dh = d // _HEADS
-    q, k, v = ((x @ blk[name]).reshape(batch, length, _HEADS, dh) for name in ("wq", "wk", "wv"))
-    scores = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(dh)
-    scores = scores - scores.max(-1, keepdims=True)
+    heads = m["heads"]
+    dh = d // heads
+    q, k, v = ((x @ blk[name]).reshape(batch, length, heads, dh) for name in ("wq", "wk", "wv"))
+    scores = np.einsum("bqhd,bkhd->bhqk", q, k) / {"sqrt": np.sqrt(dh), "none": 1.0, "twice": dh}[m["scale"]]
+    axis = m["softmax_axis"]
+    scores = scores - scores.max(axis, keepdims=True)
     weights = np.exp(scores)
-    weights = weights / weights.sum(-1, keepdims=True)
-    heads = np.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, d)
-    h = h + heads @ blk["wo"]
-    x = layer_norm(h, blk["ln2"])
-    h = h + np.maximum(x @ blk["w1"] + blk["b1"], 0) @ blk["w2"] + blk["b2"]
-    return h[:, 0] @ p["readout"]["w"] + p["readout"]["b"]
+    weights = weights / weights.sum(axis, keepdims=True)
+    if m["merge"] == "right":
+        att = np.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, d)
+    else:  # (batch, heads, L, dh) reshaped as it is: the head axis never moved back next to dh
+        att = np.einsum("bhqk,bkhd->bhqd", weights, v).reshape(batch, length, d)
+    att = att @ blk["wo"] if m["wo"] else att
+    h = h + att if m["res1"] else att
+    x = layer_norm(h, blk["ln2"], m["ln2"])
+    hidden = x @ blk["w1"] + (blk["b1"] if m["b1"] else 0.0)
+    if m["act"] == "relu":
+        hidden = np.maximum(hidden, 0)
+    elif m["act"] == "gelu":  # jax.nn.gelu's default, the tanh approximation
+        hidden = 0.5 * hidden * (1 + np.tanh(np.sqrt(2 / np.pi) * (hidden + 0.044715 * hidden**3)))
+    mlp = hidden @ blk["w2"] + (blk["b2"] if m["b2"] else 0.0)
+    h = h + mlp if m["res2"] else mlp
+    pooled = {"first": h[:, 0], "last": h[:, -1], "mean": h.mean(1)}[m["readout"]]
+    return pooled @ p["readout"]["w"] + (p["readout"]["b"] if m["bias"] else 0.0)
+
+
+# Mistakes readers make in the batched model, each with the line that names it (the first one an answer matches).
+_FORWARD_MISTAKES = [
+    ({"bias": False}, "the readout bias params['readout']['b'] is missing"),
+    ({"b2": False}, "the MLP's output bias b2 is missing"),
+    ({"b1": False}, "the MLP's hidden bias b1 is missing"),
+    ({"pos": False}, "the positional embedding params['pos'] is missing: add it to the token embeddings"),
+    ({"scale": "twice"}, "the scores are divided by sqrt(dh) twice: multi_head_batched already scales them"),
+    ({"scale": "none"}, "the attention scores are not divided by sqrt(dh)"),
+    ({"softmax_axis": -2}, "the softmax runs over the queries: take it over the keys, the last axis of the scores"),
+    (
+        {"merge": "transposed"},
+        "the heads are joined in the wrong order: put the head axis back before dh, then reshape",
+    ),
+    *[({"heads": n}, f"the number of heads is {n}, not HEADS = {_HEADS}") for n in (1, 2, 4, 16, 32)],
+    ({"readout": "last"}, "the readout reads the last position: read position 0, the query, h[:, 0]"),
+    ({"readout": "mean"}, "the readout averages over the positions: read position 0, the query, h[:, 0]"),
+    ({"ln1": False}, "the first layer norm (ln1, before the attention) is missing"),
+    ({"ln2": False}, "the second layer norm (ln2, before the MLP) is missing"),
+    ({"res1": False}, "the residual around the attention is missing: h = h + attention @ wo"),
+    ({"res2": False}, "the residual around the MLP is missing: h = h + mlp(x)"),
+    ({"wo": False}, "the attention's output projection wo is missing"),
+    ({"act": "none"}, "the MLP has no relu between its two layers"),
+    ({"act": "gelu"}, "the MLP uses gelu: the chapter's block uses relu"),
+]
+
+
+def _forward_mistake(params, tokens, out, error):
+    """The line of the known mistake whose logits `out` matches (much closer than the right ones), or None."""
+    best = None
+    for mistake, message in _FORWARD_MISTAKES:
+        wrong = _numpy_logits(params, tokens, **mistake)
+        distance = np.abs(out - wrong).max()
+        if distance < 0.25 * error and distance < 0.02 * np.abs(wrong).max() and (best is None or distance < best[0]):
+            best = (distance, message)
+    return None if best is None else best[1]
+
+
+class _LookupProbe:
+    """Stands in for params["embed"] in one extra trace of the answer: records how many token ids each lookup gets.
+    Written by hand, a lookup gets the whole (batch, LENGTH) array (or all of it flattened); mapped over the examples
+    (vmap, lax.map or a Python loop), it gets one row of LENGTH ids at a time."""
+
+    def __init__(self, table, seen):
+        self.table, self.seen = table, seen
+
+    def __getitem__(self, index):
+        rows = index[0] if isinstance(index, tuple) else index  # embed[tokens] or embed[tokens, :]
+        if hasattr(rows, "shape"):
+            self.seen.append(int(np.prod(rows.shape)))  # how many token ids this one lookup gets
+        return self.table[index]
+
+    shape = property(lambda self: self.table.shape)
+    dtype = property(lambda self: self.table.dtype)
+    ndim = property(lambda self: self.table.ndim)
+
+
+class _Seen(list):
+    __hash__ = object.__hash__  # pytree aux data must be hashable: compared by identity, one list per probe
+
+
+jax.tree_util.register_pytree_node(
+    _LookupProbe, lambda probe: ((probe.table,), probe.seen), lambda seen, children: _LookupProbe(children[0], seen)
+)
+
+
+def _lookups_per_row(batched_forward, params, tokens):
+    """True if the answer looks up one row of tokens at a time; None if the probe cannot tell (another spelling)."""
+    seen = _Seen()
+    probed = {**params, "embed": _LookupProbe(params["embed"], seen)}
+    try:
+        jax.eval_shape(batched_forward, probed, tokens)
+    except Exception:  # jnp.take, .at[].get(), one_hot @ embed, ...: the probe does not apply, so it allows
+        return None
+    # at most one row of ids in every lookup: mapped over the examples. A lookup of the whole batch, of all the ids
+    # flattened or of one position across the batch (tokens[:, i]: 48 to 72 ids, more than LENGTH) is by hand.
+    return max(seen) <= tokens.shape[1] if seen else None
 
 
 def _check_batched_forward(batched_forward):
@@ -102,15 +207,30 @@ def _check_batched_forward(batched_forward):
     expect_array(logits, (batch,), jnp.float32, what="the logits")
     ref = _numpy_logits(params, tokens)
     out = _as64(logits)
+    error = np.abs(out - ref).max()
+    if error > 1e-3 * np.abs(ref).max():  # more than float32 rounding: is it a mistake we know?
+        mistake = _forward_mistake(params, tokens, out, error)
+        if mistake:
+            raise Wrong(mistake)
     # bfloat16 matmul operands (TPU) move single logits by up to about 2% of the largest; a wrong model by far more
-    if np.abs(out - ref).max() > 0.05 * np.abs(ref).max():
-        raise Wrong("the logits have the right shape but wrong values: compare your model with `forward`")
+    if error > 0.05 * np.abs(ref).max():
+        raise Wrong("the logits have the right shape but wrong values: compare your model with `forward`, step by step")
     design = np.stack([ref, np.ones(batch)], axis=1)
     (scale, shift), *_ = np.linalg.lstsq(design, out, rcond=None)
     if abs(scale - 1) > 4e-3:
-        raise Wrong(f"the logits are scaled by {scale:.4f} compared with the exact ones")
+        raise Wrong(
+            f"the logits are off by about a scale of {scale:.4f} (a weight scaled, or a small change to the model?)"
+        )
     if abs(shift) > 4e-3:
-        raise Wrong(f"the logits are shifted by {shift:+.4f}")
+        raise Wrong(
+            f"the logits are off by about a shift of {shift:+.4f} "
+            "(a missing or extra bias, or a small change to the model?)"
+        )
+    if _lookups_per_row(batched_forward, params, tokens):
+        raise Wrong(
+            "the logits are right, but the model sees one example at a time (vmap, lax.map or a loop over the rows): "
+            "the exercise asks for the batch axis by hand, params['embed'][tokens] on the whole batch"
+        )
 
 
 def check_batched_forward(batched_forward):
@@ -170,12 +290,33 @@ def _copy(tree):
     return jax.tree.map(jnp.copy, tree)
 
 
+def _raised_in_optax(exc):
+    return any(f"{_os.sep}optax{_os.sep}" in frame.filename for frame in _traceback.extract_tb(exc.__traceback__))
+
+
+def _call_step(train_step, *args):
+    """call_answer, except that a crash inside optax (another optimizer's update fed adamw's state) says so."""
+    if not callable(train_step):
+        return call_answer(train_step, *args)  # its "expected a function" line
+    try:
+        return train_step(*args)
+    except NotImplementedError:
+        raise NotYet() from None
+    except Exception as exc:
+        if _raised_in_optax(exc):
+            raise Wrong(
+                "use the chapter's `optimizer`: the checker passes its own state, and your optimizer's update "
+                f"fails on it ({first_line(exc)[:60]}...)"
+            ) from None
+        raise Wrong(f"your function raised {first_line(exc)}") from None
+
+
 def _run_step(train_step, params, opt_state, tokens, labels):
     """Call the reader's step on copies; check donation and the result's structure."""
     p_in, s_in = _copy(params), _copy(opt_state)
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
-        result = call_answer(train_step, p_in, s_in, tokens, labels)
+        result = _call_step(train_step, p_in, s_in, tokens, labels)
     if any("donated buffers were not usable" in str(w.message) for w in caught):
         raise Wrong("some donated buffers were not usable: donate only params and opt_state, donate_argnums=(0, 1)")
     if not isinstance(result, (tuple, list)) or len(result) != 3:
@@ -193,7 +334,7 @@ def _run_step(train_step, params, opt_state, tokens, labels):
     return new_params, new_state, loss
 
 
-def _expect_steps_close(new, ref_new, old, what, max_scale=3e-3):
+def _expect_steps_close(new, ref_new, old, what, max_scale=3e-3, hint="the learning rate or its schedule?"):
     """Each leaf's step (new - old) agrees with the reference step; together, no overall scale."""
     steps, refs = [], []
     for (path, a), b, o in zip(
@@ -211,7 +352,37 @@ def _expect_steps_close(new, ref_new, old, what, max_scale=3e-3):
     out_all, ref_all = np.concatenate(steps), np.concatenate(refs)
     scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
     if abs(scale - 1) > max_scale:
-        raise Wrong(f"{what}: the updates are scaled by {scale:.4f} (the learning rate or its schedule?)")
+        raise Wrong(f"{what}: the updates are scaled by {scale:.4f} ({hint})")
+
+
+def _read_grads(new_state, old_state):
+    """The gradients a step gave the optimizer, read back from Adam's first moment: mu_new = b1 mu + (1 - b1) g."""
+    return jax.tree.map(lambda m, m0: (_as64(m) - _B1 * _as64(m0)) / (1 - _B1), new_state[0].mu, old_state[0].mu)
+
+
+def _numpy_losses(params, tokens, labels):
+    """Each example's binary cross-entropy, in float64 NumPy, and the logits it came from."""
+    z, y = _numpy_logits(params, tokens), _as64(labels)
+    return np.logaddexp(0.0, z) - z * y, z
+
+
+def _loss_mistake(loss, ref_loss, params, new_params, tokens, labels):
+    """The line for a wrong loss: which known mistake it matches, or what the loss should be."""
+    losses, z = _numpy_losses(params, tokens, labels)
+    y = _as64(labels)
+
+    def close(value):
+        return np.isclose(loss, value, rtol=2e-3, atol=1e-4)
+
+    if close(_numpy_losses(new_params, tokens, labels)[0].mean()):
+        return "the loss is the one at the updated parameters: return value_and_grad's loss, before the update"
+    if close(losses.sum()):
+        return "the loss is the sum over the batch: take the mean of the per-example losses"
+    if close((np.logaddexp(0.0, z)[:, None] - z[:, None] * y[None, :]).mean()):
+        return "the loss pairs every logit with every label (a (batch, batch) broadcast): check the shapes"
+    return (
+        f"the loss is {loss:.4f}, expected {ref_loss:.4f}: the mean of example_loss over the batch, before the update"
+    )
 
 
 def _check_train_step(train_step):
@@ -221,17 +392,21 @@ def _check_train_step(train_step):
     params = _random_params(rng)
     tokens, labels = _random_batch(rng, int(rng.integers(24, 40)))
 
-    # 1. A warm state in the middle of the schedule: loss, gradients (through Adam's mu) and updates.
+    # 1. A warm state in the middle of the schedule: loss, gradients (through Adam's mu) and updates. Its momentum
+    #    has a downhill part, so the step lowers the loss visibly: a loss taken after the update does not pass.
     state = _warm_state(optimizer, params, rng, count=int(rng.integers(30, 60)), mu_scale=0.02, nu_value=None)
+    _run_step(train_step, params, state, tokens, labels)  # the stub, a crash or a wrong structure: stop here
+    _, probe, _ = reference(params, state, tokens, labels)
+    downhill = jax.tree.map(lambda g: g / np.sqrt(np.mean(g**2) + 1e-30), _read_grads(probe, state))
+    mu = jax.tree.map(lambda m, g: jnp.asarray(_as64(m) + 0.02 * g, jnp.float32), state[0].mu, downhill)
+    state = (state[0]._replace(mu=mu), *state[1:])
     new_params, new_state, loss = _run_step(train_step, params, state, tokens, labels)
     ref_params, ref_state, ref_loss = reference(params, state, tokens, labels)
     if not np.isclose(float(loss), float(ref_loss), rtol=2e-3, atol=1e-4):
-        raise Wrong(f"the loss is {float(loss):.4f}, expected {float(ref_loss):.4f}: the mean over the batch")
+        raise Wrong(_loss_mistake(float(loss), float(ref_loss), params, new_params, tokens, labels))
     if int(new_state[0].count) != int(ref_state[0].count):
         raise Wrong("the optimizer state's step count did not advance: return the state optimizer.update gives")
-    # mu_new = b1 mu + (1 - b1) g, so the gradient the step used can be read back from the state
-    grads = jax.tree.map(lambda m, m0: (_as64(m) - _B1 * _as64(m0)) / (1 - _B1), new_state[0].mu, state[0].mu)
-    ref_grads = jax.tree.map(lambda m, m0: (_as64(m) - _B1 * _as64(m0)) / (1 - _B1), ref_state[0].mu, state[0].mu)
+    grads, ref_grads = _read_grads(new_state, state), _read_grads(ref_state, state)
     # leaf by leaf, each relative to its own size: a small leaf's error is not hidden by a large leaf
     for (path, g), r in zip(jax.tree_util.tree_leaves_with_path(grads), jax.tree.leaves(ref_grads), strict=True):
         name = jax.tree_util.keystr(path)
@@ -261,7 +436,14 @@ def _check_train_step(train_step):
             if decayed:
                 raise Wrong(f"params{name} is not decayed as expected: adamw with the chapter's weight decay")
             raise Wrong(f"params{name} is decayed but should not be: pass the chapter's mask to adamw")
-    _expect_steps_close(new_params, ref_params, params, "the weight decay", max_scale=2e-3)
+    _expect_steps_close(
+        new_params,
+        ref_params,
+        params,
+        "the weight decay",
+        max_scale=2e-3,
+        hint="the weight decay or the learning rate?",
+    )
 
 
 def check_train_step(train_step):
