@@ -1,312 +1,345 @@
 """Chapter 7's exercise checkers, fed the reference answer, the unfinished stub and at least five wrong answers each.
 
-A checker must print exactly one line, must never raise, must accept a correct answer (also with bfloat16-rounded
-matrix products, as on a TPU) and must reject every wrong one, including slightly-off answers: a learning rate or a
-weight decay 1% off, logits scaled by 1.01 or shifted by 0.01, a clipped cross-entropy.
-
-Known blind spots, inside the bfloat16 tolerance the forward-pass and step checkers must allow (a TPU rounds
-matmul operands): an attention scale of sqrt(dh) * 1.01, a layer-norm eps of 1e-3, an Adam eps of 1e-4. And the
-batched_forward checker sees a vmap (or loop) over the examples through the embedding lookup `params["embed"][tokens]`
-only: a per-example model that looks its tokens up another way (jnp.take, one_hot @ embed) and is then mapped over
-the examples passes.
+A checker must print exactly one line, must never raise (the reader's notebook keeps running), must accept a
+correct answer and must reject every wrong one, including answers that are only slightly off (a count off by one,
+a FLOP formula scaled by 1.01 or shifted by 1, an export whose batch size is fixed or only almost symbolic).
 """
 
-from functools import partial
+from collections import Counter
 
 import jax
+import jax.extend
 import jax.numpy as jnp
-import optax
+import numpy as np
 import pytest
-from checker_harness import assert_rejects, bfloat16_matmuls, fresh, load_checkers, stub, verdict
+from checker_harness import assert_rejects, bfloat16_matmuls, load_checkers, stub, verdict
 
-CH07 = load_checkers("07_capstone.ipynb")
-HEADS = 8
-forward = CH07["_jax_forward"]  # the chapter's one-example model
+CH07 = load_checkers("07_jaxpr_aot.ipynb")
 
 
-def layer_norm(x, p, eps=1e-5):
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / jnp.sqrt(var + eps) * p["scale"] + p["bias"]
+# --- count_primitives --------------------------------------------------------------------------------------------
 
 
-# --- train_step ----------------------------------------------------------------------------------------------------
+def sub_jaxprs(eqn):
+    for value in eqn.params.values():
+        for item in value if isinstance(value, (tuple, list)) else [value]:
+            if isinstance(item, jax.extend.core.Jaxpr):
+                yield item
 
 
-def make_optimizer(peak=1e-2, weight_decay=1e-2, mask=CH07["_decay_mask"], b1=0.9, schedule=None):
-    schedule = schedule or optax.warmup_cosine_decay_schedule(0.0, peak, 20, 200, 1e-3)
-    return optax.adamw(schedule, b1=b1, b2=0.99, weight_decay=weight_decay, mask=mask)
+def counting(closed, depth=None, holders=True, branches="all", bump=None):
+    """A configurable count: depth=0 is the top level only; holders=False skips equations that hold sub-jaxprs;
+    branches='first' visits only the first jaxpr of each equation; bump adds one to that primitive."""
+    counts = Counter()
+
+    def visit(jaxpr, level):
+        for eqn in jaxpr.eqns:
+            subs = list(sub_jaxprs(eqn))
+            if holders or not subs:
+                counts[eqn.primitive.name] += 1
+            if depth is not None and level >= depth:
+                continue
+            for sub in subs[:1] if branches == "first" else subs:
+                visit(sub, level + 1)
+
+    visit(closed.jaxpr, 0)
+    if bump:
+        counts[bump] += 1
+    return dict(counts)
 
 
-def example_loss(params, tokens, label):
-    return optax.sigmoid_binary_cross_entropy(forward(params, tokens), label)
+def count_ok(closed):
+    return counting(closed)
 
 
-def make_train_step(
-    optimizer=None,
-    reduce=jnp.mean,
-    update_scale=1.0,
-    apply=True,
-    donate=(0, 1),
-    jit=True,
-    grad_fix=lambda g: g,
-    loss_after=False,
-):
-    optimizer = optimizer or make_optimizer()
+def count_each_jaxpr_once(closed):
+    """Wrong: skips a sub-jaxpr it has already visited, so a jitted function called twice counts once."""
+    counts, seen = Counter(), set()
 
-    def train_step(params, opt_state, x, y):
-        def batch_loss(params):
-            return reduce(jax.vmap(example_loss, in_axes=(None, 0, 0))(params, x, y))
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            counts[eqn.primitive.name] += 1
+            for sub in sub_jaxprs(eqn):
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    visit(sub)
 
-        loss, grads = jax.value_and_grad(batch_loss)(params)
-        grads = grad_fix(grads)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        updates = jax.tree.map(lambda u: u * update_scale, updates)
-        new_params = optax.apply_updates(params, updates) if apply else params
-        return new_params, opt_state, batch_loss(new_params) if loss_after else loss
-
-    return jax.jit(train_step, donate_argnums=donate) if jit else train_step
+    visit(closed.jaxpr)
+    return dict(counts)
 
 
-def make_batch_first_step(labels_shape=lambda y: y):
-    """A step written batch-first (the model vmapped, the loss on all logits at once), jitted with donate_argnames.
+def count_named_params(closed, names=("branches", "jaxpr", "cond_jaxpr", "body_jaxpr")):
+    """Wrong: looks for sub-jaxprs only under these parameter names (misses custom_jvp_call's call_jaxpr, or with
+    fewer names a while loop's condition)."""
+    counts = Counter()
 
-    `labels_shape=lambda y: y[:, None]` is the broadcasting bug: (batch,) logits against (batch, 1) labels make a
-    (batch, batch) loss whose mean pairs every logit with every label.
-    """
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            counts[eqn.primitive.name] += 1
+            for name, value in eqn.params.items():
+                if name in names:
+                    for sub in value if isinstance(value, (tuple, list)) else [value]:
+                        visit(sub)
 
-    def train_step(params, opt_state, x, y):
-        def batch_loss(params):
-            logits = jax.vmap(forward, in_axes=(None, 0))(params, x)
-            return optax.sigmoid_binary_cross_entropy(logits, labels_shape(y)).mean()
-
-        loss, grads = jax.value_and_grad(batch_loss)(params)
-        updates, opt_state = make_optimizer().update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    return jax.jit(train_step, donate_argnames=("params", "opt_state"))
+    visit(closed.jaxpr)
+    return dict(counts)
 
 
-def scale_ln2_grad(grads):
-    """One small leaf's gradient 10% too large: the optimizer's view of it is wrong, the rest right."""
-    block = {**grads["block"], "ln2": jax.tree.map(lambda g: g * 1.1, grads["block"]["ln2"])}
-    return {**grads, "block": block}
+def count_without_tuples(closed):
+    """Wrong: recurses only into parameters that are a jaxpr themselves, so a cond's `branches` (a tuple of jaxprs)
+    are never visited; the rest of the walk is right."""
+    counts = Counter()
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            counts[eqn.primitive.name] += 1
+            for value in eqn.params.values():
+                if isinstance(value, jax.extend.core.Jaxpr):
+                    visit(value)
+
+    visit(closed.jaxpr)
+    return dict(counts)
 
 
-def test_train_step_accepts_correct_answers(capsys):
-    assert verdict(capsys, CH07["check_train_step"], make_train_step()).startswith("✓")
-    assert verdict(capsys, CH07["check_train_step"], make_batch_first_step()).startswith("✓")
-    with bfloat16_matmuls():
-        assert verdict(capsys, CH07["check_train_step"], make_train_step()).startswith("✓")
-    assert verdict(capsys, CH07["check_train_step"], stub).startswith("○")
+def count_with_extension_helper(closed):
+    """Another correct answer: jax.extend.core.jaxprs_in_params finds the sub-jaxprs, and a Counter is a dict."""
+    counts = Counter()
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            counts[eqn.primitive.name] += 1
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+                visit(sub)
+
+    visit(closed.jaxpr)
+    return counts
 
 
-@pytest.mark.parametrize(
-    ("answer", "words"),
-    [
-        (lambda: make_train_step(update_scale=1.01), ["scaled"]),  # a learning rate 1% too large
-        (lambda: make_train_step(make_optimizer(peak=1.01e-2)), ["scaled"]),
-        (lambda: make_train_step(make_optimizer(schedule=lambda count: 1e-2)), ["warm state"]),  # no schedule
-        (lambda: make_train_step(make_optimizer(weight_decay=0.0)), ["decayed"]),
-        *[(lambda: make_train_step(make_optimizer(weight_decay=1.01e-2)), ["(the weight decay or the learning rate?)"])]
-        * 2,
-        (lambda: make_train_step(optax.adam(1e-2)), ["use the chapter's `optimizer`", "its own state"]),
-        (lambda: make_train_step(optax.sgd(1e-2)), ["use the chapter's `optimizer`"]),
-        (lambda: make_train_step(make_optimizer(mask=None)), ["params["]),  # decays every leaf (no crash)
-        (lambda: make_train_step(grad_fix=scale_ln2_grad), ["['ln2']", "gradient"]),  # one small leaf's gradient
-        (lambda: make_train_step(make_optimizer(mask=lambda p: jax.tree.map(lambda v: True, p))), ["params["]),
-        (lambda: make_train_step(reduce=jnp.sum), ["the sum over the batch"]),
-        *[(lambda: make_train_step(loss_after=True), ["updated parameters"])] * 3,  # the loss after the update
-        (lambda: make_batch_first_step(labels_shape=lambda y: y[:, None]), ["every logit with every label"]),
-        (lambda: make_train_step(apply=False), ["did not change"]),
-        (lambda: make_train_step(update_scale=-1.0), ["update"]),
-        (lambda: make_train_step(make_optimizer(b1=0.95)), ["gradient"]),
-        (lambda: make_train_step(donate=()), ["donated"]),
-        (lambda: make_train_step(donate=(0, 1, 2, 3)), ["donate only"]),
-        (lambda: make_train_step(jit=False), ["donated"]),
-        (lambda: lambda p, s, x, y: (p, s), ["triple"]),
-    ],
-)
-def test_train_step_rejects_wrong_answers(capsys, answer, words):
-    assert_rejects(capsys, CH07["check_train_step"], answer(), *words)
-
-
-# --- batched_forward -----------------------------------------------------------------------------------------------
-
-
-def attention(q, k, v, att_scale="sqrt", softmax_axis=-1):
-    d = q.shape[-1]
-    scores = q @ k.T / {"sqrt": jnp.sqrt(d), "none": 1.0, "twice": d}[att_scale]
-    return jax.nn.softmax(scores, axis=softmax_axis) @ v
-
-
-def multi_head(Q, K, V, num_heads, merge="right", **attention_options):
-    batch, n, d = Q.shape
-
-    def split(X):
-        return X.reshape(batch, n, num_heads, d // num_heads)
-
-    one_head = partial(attention, **attention_options)
-    out_axes = 1 if merge == "right" else 0  # 0: (heads, n, dh) per example, reshaped without moving heads back
-    out = jax.vmap(jax.vmap(one_head, in_axes=1, out_axes=out_axes))(split(Q), split(K), split(V))
-    return out.reshape(batch, n, d)
-
-
-def batched_forward(
-    params,
-    tokens,
-    heads=HEADS,
-    pos=True,
-    residual=True,
-    ln1=True,
-    ln2=True,
-    readout="first",
-    scale=1.0,
-    shift=0.0,
-    b1=True,
-    b2=True,
-    bias=True,
-    wo=True,
-    relu=True,
-    gelu=False,
-    take=False,
-    flat=False,
-    per_position=False,
-    **attention_options,
-):
-    p = params["block"]
-    if per_position:  # one lookup per position, each across the whole batch
-        embedded = jnp.stack([params["embed"][tokens[:, i]] for i in range(tokens.shape[1])], 1)
-    elif flat:  # one lookup of all the ids, flattened, then the batch shape back
-        embedded = params["embed"][tokens.reshape(-1), :].reshape(*tokens.shape, -1)
-    else:
-        embedded = jnp.take(params["embed"], tokens, axis=0) if take else params["embed"][tokens]
-    h = embedded + (params["pos"] if pos else 0.0)
-    x = layer_norm(h, p["ln1"]) if ln1 else h
-    att = multi_head(x @ p["wq"], x @ p["wk"], x @ p["wv"], heads, **attention_options)
-    att = att @ p["wo"] if wo else att
-    h = h + att if residual else att
-    x = layer_norm(h, p["ln2"]) if ln2 else h
-    hidden = x @ p["w1"] + (p["b1"] if b1 else 0.0)
-    hidden = jax.nn.gelu(hidden) if gelu else jax.nn.relu(hidden) if relu else hidden
-    h = h + hidden @ p["w2"] + (p["b2"] if b2 else 0.0)
-    pooled = {"first": h[:, 0], "last": h[:, -1], "mean": h.mean(1)}[readout]
-    return (pooled @ params["readout"]["w"] + (params["readout"]["b"] if bias else 0.0)) * scale + shift
-
-
-def forward_with(**kwargs):
-    return lambda params, tokens: batched_forward(params, tokens, **kwargs)
-
-
-def take_lookup(params, tokens):
-    """The batch written by hand, with the embedding looked up by jnp.take rather than by indexing."""
-    return batched_forward(params, tokens, take=True)
-
-
-def one_row_at_a_time(params, tokens):
-    """A Python loop over the examples: right logits, but not the batch written by hand."""
-    return jnp.stack([forward(params, row) for row in tokens])
-
-
-def extra_lookup(params, tokens):
-    """Batch-first, plus a lookup of the first position alone (unused in the result)."""
-    first = params["embed"][tokens[:, 0]]
-    return batched_forward(params, tokens) + 0.0 * first.sum()
-
-
-def test_batched_forward_accepts_correct_answers(capsys):
-    for _ in range(3):
-        assert verdict(capsys, CH07["check_batched_forward"], batched_forward).startswith("✓")
-    assert verdict(capsys, CH07["check_batched_forward"], jax.jit(batched_forward)).startswith("✓")
-    assert verdict(capsys, CH07["check_batched_forward"], take_lookup).startswith("✓")  # the probe cannot tell: allowed
-    assert verdict(capsys, CH07["check_batched_forward"], forward_with(flat=True)).startswith("✓")  # still by hand
-    for _ in range(2):  # lookups of fewer ids than the whole batch, but each of a whole column: still by hand
-        assert verdict(capsys, CH07["check_batched_forward"], forward_with(per_position=True)).startswith("✓")
-        assert verdict(capsys, CH07["check_batched_forward"], extra_lookup).startswith("✓")
-    with bfloat16_matmuls():
-        for _ in range(5):
-            assert verdict(capsys, CH07["check_batched_forward"], fresh(batched_forward)).startswith("✓")
-    assert verdict(capsys, CH07["check_batched_forward"], stub).startswith("○")
+def test_count_primitives_accepts_correct_answers(capsys):
+    check = CH07["check_count_primitives"]
+    for _ in range(3):  # fresh programs every time
+        assert verdict(capsys, check, count_ok).startswith("✓")
+    assert verdict(capsys, check, count_with_extension_helper).startswith("✓")
+    assert verdict(capsys, check, lambda closed: {**counting(closed), "sin_never_used": 0}).startswith("✓")
+    as_arrays = {"numpy": np.int64, "0-d numpy": np.array, "0-d jax": jnp.array, "float": float}
+    for convert in as_arrays.values():  # whole numbers of any kind
+        answer = lambda closed, convert=convert: {k: convert(v) for k, v in counting(closed).items()}  # noqa: E731
+        assert verdict(capsys, check, answer).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
 
 
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
-        (forward_with(scale=1.01), ["scale of 1.01"]),
-        *[(forward_with(shift=0.01), ["shift of +0.01", "bias"])] * 2,
-        *[(forward_with(gelu=True), ["gelu"])] * 3,  # not a shift
-        (forward_with(heads=4), ["number of heads is 4"]),
-        (forward_with(heads=1), ["number of heads is 1"]),
-        (forward_with(pos=False), ["positional embedding"]),
-        (forward_with(residual=False), ["residual around the attention"]),
-        (forward_with(ln1=False), ["ln1"]),
-        (forward_with(ln2=False), ["ln2"]),
-        (forward_with(readout="last"), ["last position"]),
-        (forward_with(readout="mean"), ["averages"]),
-        *[(forward_with(bias=False), ["readout bias"])] * 3,  # a shift of 0.025 to 0.05
-        *[(forward_with(b2=False), ["b2"])] * 3,  # every logit moves by readout.w · b2
-        (forward_with(b1=False), ["b1"]),
-        (forward_with(wo=False), ["wo"]),
-        (forward_with(relu=False), ["relu"]),
-        (forward_with(att_scale="twice"), ["twice"]),  # divides again after multi_head_batched did
-        (forward_with(att_scale="none"), ["not divided"]),  # an attention of one's own without the scale
-        (forward_with(softmax_axis=-2), ["softmax", "keys"]),
-        (forward_with(merge="transposed"), ["wrong order"]),  # heads joined without moving them back
-        (lambda params, tokens: batched_forward(params, tokens) + 0.3 * jnp.tanh(tokens[:, 1]), ["wrong values"]),
-        (jax.vmap(forward, in_axes=(None, 0)), ["one example at a time"]),  # the prompt: no vmap over examples
-        (jax.jit(jax.vmap(forward, in_axes=(None, 0))), ["one example at a time"]),
-        (lambda params, tokens: jax.lax.map(lambda row: forward(params, row), tokens), ["one example at a time"]),
-        (one_row_at_a_time, ["one example at a time"]),
-        (lambda params, tokens: batched_forward(params, tokens)[:, None], ["shape"]),
-        (lambda params, tokens: batched_forward(params, tokens).astype(jnp.bfloat16), ["dtype"]),
+        (lambda closed: counting(closed, depth=0), ["only the top level"]),
+        (lambda closed: counting(closed, depth=1), ["only one level down", "recursion"]),  # one level, not all
+        (lambda closed: counting(closed, depth=2), ["only 2 levels down"]),
+        (count_without_tuples, ["branches of a cond", "tuple"]),  # not "only the top level": it recurses elsewhere
+        (lambda closed: counting(closed, holders=False), ["count once each too"]),
+        (lambda closed: counting(closed, branches="first"), ["only the first sub-jaxpr", "branch"]),  # cond branch 0
+        (lambda closed: counting(closed, bump="sin"), ["equations of 'sin'"]),  # off by one
+        (lambda closed: counting(closed, bump="add"), ["equations of 'add'"]),
+        (lambda closed: {k: v - 1 for k, v in counting(closed).items()}, ["it counts", "expected"]),
+        (lambda closed: sum(counting(closed).values()), ["one number"]),
+        (lambda closed: len(closed.jaxpr.eqns), ["one number"]),
+        (lambda closed: list(counting(closed).items()), ["dict"]),
+        (lambda closed: {eqn.primitive: 1 for eqn in closed.jaxpr.eqns}, ["keys", "str"]),
+        (lambda closed: {k: v + 0.5 for k, v in counting(closed).items()}, ["whole number"]),
+        (lambda closed: closed.jaxpr.eqns[99], ["your function raised IndexError"]),
+        (count_each_jaxpr_once, ["shared jit", "once per use"]),  # dedup of a shared sub-jaxpr
+        (count_named_params, ["call_jaxpr", "custom_jvp_call"]),  # misses custom_jvp_call's call_jaxpr (relu)
+        (
+            lambda closed: count_named_params(closed, ("branches", "jaxpr", "body_jaxpr", "call_jaxpr")),
+            ["condition of a while loop", "cond_jaxpr"],
+        ),
+        (lambda closed: {k: float("nan") for k in counting(closed)}, ["whole number", "nan"]),
+        (lambda closed: {k: float("inf") for k in counting(closed)}, ["whole number", "inf"]),
+        (lambda closed: {k: jnp.array([v]) for k, v in counting(closed).items()}, ["whole number"]),  # shape (1,)
+        (lambda closed: {k: np.True_ for k in counting(closed)}, ["whole number"]),
+        (lambda closed: None, ["dict", "NoneType"]),
     ],
 )
-def test_batched_forward_rejects_wrong_answers(capsys, answer, words):
-    assert_rejects(capsys, CH07["check_batched_forward"], answer, *words)
+def test_count_primitives_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH07["check_count_primitives"], answer, *words)
 
 
-# --- bce -----------------------------------------------------------------------------------------------------------
+# --- predicted_flops ---------------------------------------------------------------------------------------------
 
 
-def bce(logits, labels):
-    return -(labels * jax.nn.log_sigmoid(logits) + (1 - labels) * jax.nn.log_sigmoid(-logits))
+def flops_ok(m, k, n, p):
+    return 2 * m * k * n + m * n + 2 * m * n * p + m * p
 
 
-def buggy(logits, labels):
-    p = jax.nn.sigmoid(logits)
-    return -(labels * jnp.log(p) + (1 - labels) * jnp.log(1 - p))
+def test_compiler_count_is_the_hand_count():
+    """The checker's reference, the hand count, is what cost_analysis() gives on the host CPU, exactly."""
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        m, k, n, p = (int(v) for v in rng.choice(np.arange(3, 60), size=4, replace=False))
+        assert CH07["_compiler_flops"](m, k, n, p) == flops_ok(m, k, n, p)
 
 
-def clipped(logits, labels, eps=1e-7):
-    p = jnp.clip(jax.nn.sigmoid(logits), eps, 1 - eps)
-    return -(labels * jnp.log(p) + (1 - labels) * jnp.log(1 - p))
-
-
-def branchy(logits, labels):
-    p = jax.nn.sigmoid(logits)
-    return jnp.where(labels > 0.5, -jnp.log(p), -jnp.log(1 - p))
-
-
-def test_bce_accepts_correct_answers(capsys):
-    assert verdict(capsys, CH07["check_bce"], bce).startswith("✓")
-    assert verdict(capsys, CH07["check_bce"], optax.sigmoid_binary_cross_entropy).startswith("✓")
-    assert verdict(capsys, CH07["check_bce"], stub).startswith("○")
+def test_predicted_flops_accepts_correct_answers(capsys):
+    check = CH07["check_predicted_flops"]
+    assert verdict(capsys, check, flops_ok).startswith("✓")
+    assert verdict(capsys, check, lambda m, k, n, p: float(flops_ok(m, k, n, p))).startswith("✓")
+    assert verdict(capsys, check, lambda m, k, n, p: np.int64(flops_ok(m, k, n, p))).startswith("✓")
+    with bfloat16_matmuls():  # the simulated TPU rounding of `make test-portability` changes no count
+        assert verdict(capsys, check, flops_ok).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
 
 
 @pytest.mark.parametrize(
     ("answer", "words"),
     [
-        (buggy, ["NaN"]),
-        (clipped, ["wrong value"]),
-        (lambda z, y: clipped(z, y, eps=1e-6), ["wrong value"]),
-        (branchy, ["NaN"]),
-        (lambda z, y: jnp.log1p(jnp.exp(z)) - z * y, ["infin"]),  # exp overflows above about 88
-        (lambda z, y: bce(z, 1 - y), ["wrong value"]),
-        (lambda z, y: bce(z, y) * 1.01, ["wrong value"]),
-        (lambda z, y: bce(z, y) + 0.01, ["wrong value"]),
-        (lambda z, y: jnp.mean(bce(z, y)), ["shape"]),
-        (lambda z, y: jax.lax.stop_gradient(bce(z, y)), ["gradient"]),
+        (lambda m, k, n, p: flops_ok(m, k, n, p) + m * n, ["tanh", "transcendentals"]),
+        (lambda m, k, n, p: 2 * m * k * n + 2 * m * n * p, ["bias additions"]),
+        (lambda m, k, n, p: m * k * n + m * n + m * n * p + m * p, ["2·m·k·n"]),
+        (lambda m, k, n, p: 1.01 * flops_ok(m, k, n, p), ["the compiler counts"]),
+        (lambda m, k, n, p: flops_ok(m, k, n, p) + 1, ["the compiler counts"]),
+        (lambda m, k, n, p: flops_ok(m, k, n, p) - 1, ["the compiler counts"]),
+        (lambda m, k, n, p: 2 * m * n * k + m * k + 2 * m * k * p + m * p, ["the compiler counts"]),  # n, k swapped
+        (lambda m, k, n, p: 2 * m * k * n + m * n + 2 * m * k * p + m * p, ["the compiler counts"]),  # k for n
+        (lambda m, k, n, p: flops_ok(m, k, n, p) + m * n + m * p, ["the compiler counts"]),  # two FLOPs per bias
+        (lambda m, k, n, p: 2 * m * k * n, ["the compiler counts"]),  # the first product only
+        (lambda m, k, n, p: None, ["None"]),
+        (lambda m, k, n, p: str(flops_ok(m, k, n, p)), ["number", "str"]),
+        (lambda m, k, n, p: np.array([flops_ok(m, k, n, p), 1.0]), ["one number"]),
+        (lambda m, k, n, p: True, ["number", "bool"]),
+        (lambda m, k, n, p: 1 / 0, ["your function raised ZeroDivisionError"]),
+        (lambda m, k, n, p: 10**400, ["too large"]),
+        (lambda m, k, n, p: float("nan"), ["nan", "finite"]),
+        (lambda m, k, n, p: float("inf"), ["inf", "finite"]),
+        (lambda m, k, n, p: flops_ok(m, k, n, p) * 1.0001, ["the compiler counts"]),
     ],
 )
-def test_bce_rejects_wrong_answers(capsys, answer, words):
-    assert_rejects(capsys, CH07["check_bce"], answer, *words)
+def test_predicted_flops_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH07["check_predicted_flops"], answer, *words)
+
+
+# --- export_batched ----------------------------------------------------------------------------------------------
+
+
+def export_with(fn, shape, dtype=jnp.float32, serialize=True, jit=True, **kwargs):
+    spec = jax.ShapeDtypeStruct(shape, dtype)
+    exported = jax.export.export(jax.jit(fn) if jit else fn, **kwargs)(spec)
+    return exported.serialize() if serialize else exported
+
+
+def symbolic(text, feature_shape):
+    dims = ", ".join(str(d) for d in feature_shape)
+    return jax.export.symbolic_shape(f"{text}, {dims}")
+
+
+def capped(feature_shape, largest):
+    dims = ", ".join(str(d) for d in feature_shape)
+    return jax.export.symbolic_shape(f"b, {dims}", constraints=(f"b <= {largest}",))
+
+
+def constrained(feature_shape, constraint):
+    dims = ", ".join(str(d) for d in feature_shape)
+    return jax.export.symbolic_shape(f"b, {dims}", constraints=(constraint,))
+
+
+def at_least(feature_shape, smallest):
+    dims = ", ".join(str(d) for d in feature_shape)
+    return jax.export.symbolic_shape(f"b, {dims}", constraints=(f"b >= {smallest}",))
+
+
+def batch_last(fn, feature_shape):
+    """Wrong: the symbolic batch axis is last, (*feature_shape, b), and moved to the front inside."""
+    dims = ", ".join(str(d) for d in feature_shape)
+    return export_with(lambda x: fn(jnp.moveaxis(x, -1, 0)), jax.export.symbolic_shape(f"{dims}, b"))
+
+
+def export_ok(fn, feature_shape):
+    return export_with(fn, symbolic("b", feature_shape))
+
+
+def export_from_one_string(fn, feature_shape):
+    (b,) = jax.export.symbolic_shape("batch")
+    return export_with(fn, (b, *feature_shape))
+
+
+def other_platform():
+    return "tpu" if jax.export.default_export_platform() != "tpu" else "cpu"
+
+
+def test_export_batched_accepts_correct_answers(capsys):
+    check = CH07["check_export_batched"]
+    for _ in range(4):  # both kinds of function, random feature shapes
+        assert verdict(capsys, check, export_ok).startswith("✓")
+    assert verdict(capsys, check, export_from_one_string).startswith("✓")
+    assert verdict(capsys, check, lambda fn, fs: bytes(export_ok(fn, fs))).startswith("✓")
+    several = jax.export.default_export_platform(), other_platform()
+    answer = lambda fn, fs: export_with(fn, symbolic("b", fs), platforms=several)  # noqa: E731
+    assert verdict(capsys, check, answer).startswith("✓")
+    # a lower bound every batch meets is no restriction
+    assert verdict(capsys, check, lambda fn, fs: export_with(fn, at_least(fs, 1))).startswith("✓")
+    assert verdict(capsys, check, lambda fn, fs: export_with(fn, constrained(fs, "b >= 0"))).startswith("✓")
+    assert verdict(capsys, check, stub).startswith("○")
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (lambda fn, fs: export_with(fn, (8, *fs)), ["fixed at 8", "symbolic_shape"]),
+        (lambda fn, fs: export_with(fn, (1, *fs)), ["fixed at 1"]),
+        (lambda fn, fs: export_with(fn, symbolic("b", fs), serialize=False), ["Exported itself", "serialize"]),
+        (lambda fn, fs: export_with(fn, symbolic("b + 1", fs)), ["b + 1", "batch of 1", "plain"]),  # off by one
+        (lambda fn, fs: export_with(fn, symbolic("2*b", fs)), ["2*b", "batch of 1", "plain"]),  # even batches only
+        (lambda fn, fs: export_with(fn, at_least(fs, 2)), ["constraint b >= 2", "batch of 1"]),  # a batch of 1 refused
+        (
+            batch_last,
+            ["symbolic batch dimension comes first"],
+        ),  # not "fixed at": the batch is symbolic, in the wrong place
+        (lambda fn, fs: export_with(fn, symbolic("b", fs), dtype=jnp.float16), ["dtype", "float16"]),
+        (lambda fn, fs: export_with(fn, symbolic("b", fs), dtype=jnp.int32), ["dtype", "int32"]),
+        (lambda fn, fs: export_with(fn, symbolic("b", fs[::-1] + (1,))), ["shape"]),
+        (lambda fn, fs: export_with(fn, jax.export.symbolic_shape("b, " + ", ".join(["f"] * len(fs)))), ["fixed"]),
+        (lambda fn, fs: export_with(lambda x: fn(x) * 1.01, symbolic("b", fs)), ["wrong values"]),
+        (lambda fn, fs: export_with(lambda x: fn(x) + 0.01, symbolic("b", fs)), ["wrong values"]),
+        (lambda fn, fs: export_with(lambda x: fn(x)[:, None], symbolic("b", fs)), ["shape"]),
+        (lambda fn, fs: export_with(fn, symbolic("b", fs), platforms=(other_platform(),)), ["was exported for"]),
+        (lambda fn, fs: export_with(fn, symbolic("b", fs), jit=False), ["your function raised", "jit"]),
+        (lambda fn, fs: jax.jit(fn), ["bytes", "PjitFunction"]),
+        (lambda fn, fs: b"not an export", ["deserialize"]),
+        (lambda fn, fs: export_with(fn, jax.export.symbolic_shape(f"b, {fs[0]}")), ["shape"]),  # first feature only
+        (lambda fn, fs: export_with(fn, jax.export.symbolic_shape("b, 5")), ["5"]),  # hard-coded features
+        (lambda fn, fs: export_with(fn, jax.export.symbolic_shape("b, " + ", ".join(["b"] * len(fs)))), ["fixed"]),
+        (
+            lambda fn, fs: export_with(fn, capped(fs, 16)),
+            ["restricts the batch size", "constraint b <= 16", "every batch size"],
+        ),
+        (lambda fn, fs: export_with(fn, capped(fs, 32)), ["constraint b <= 32"]),
+        # caps above every batch the checker calls: refused from the constraint itself, not by chance
+        (lambda fn, fs: export_with(fn, capped(fs, 64)), ["restricts the batch size", "constraint b <= 64"]),
+        (lambda fn, fs: export_with(fn, capped(fs, 80)), ["restricts the batch size", "constraint b <= 80"]),
+        (lambda fn, fs: export_with(fn, capped(fs, 100)), ["restricts the batch size", "constraint b <= 100"]),
+        (lambda fn, fs: export_with(fn, capped(fs, 1000)), ["restricts the batch size", "constraint b <= 1000"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "1000 >= b")), ["restricts the batch size", "1000 >= b"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "2*b <= 2000")), ["restricts the batch size", "2*b <= 2000"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "-b >= -500")), ["restricts the batch size", "-b >= -500"]),
+        (lambda fn, fs: export_with(fn, constrained(fs, "mod(b, 2) == 0")), ["restricts the batch size", "mod(b, 2)"]),
+        (lambda fn, fs: export_with(lambda x: fn(x).astype(jnp.bfloat16), symbolic("b", fs)), ["dtype", "bfloat16"]),
+        (lambda fn, fs: jnp.zeros(3), ["bytes", "ArrayImpl"]),
+    ],
+)
+def test_export_batched_rejects_wrong_answers(capsys, answer, words):
+    assert_rejects(capsys, CH07["check_export_batched"], answer, *words)
+
+
+def test_export_batched_checks_both_feature_ranks():
+    """Every check runs a 1-D and a 2-D feature shape, so the answers above fail deterministically, not by chance."""
+    rng = np.random.default_rng()
+    for _ in range(5):
+        ranks = [len(features) for _, features in CH07["_export_programs"](rng)]
+        assert ranks == [1, 2]
+
+
+def test_count_programs_share_a_jaxpr():
+    """One program uses one Jaxpr object in several equations, so visiting each sub-jaxpr once gives fewer counts."""
+    programs = CH07["_count_programs"](np.random.default_rng())
+    closed = programs["shared jit"]
+    shared = [eqn.params["jaxpr"] for eqn in closed.jaxpr.eqns if eqn.primitive.name == "jit"]
+    assert len(shared) >= 2 and all(sub is shared[0] for sub in shared)
+    assert count_each_jaxpr_once(closed) != counting(closed)

@@ -43,7 +43,7 @@ KERNEL = "colab-rehearsal"
 RESTART_LINE = "so the runtime now restarts once"
 # What the rehearsal installs to resolve image.txt (the packages chapters touch); the rest comes in as dependencies.
 TOP_LEVEL = "jax jaxlib numpy scipy optax matplotlib ipywidgets ipython ipykernel pandas ml_dtypes opt_einsum chex"
-TOP_LEVEL += " absl-py contourpy pillow"
+TOP_LEVEL += " absl-py contourpy pillow rich"
 
 
 def colab_python():

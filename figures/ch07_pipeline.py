@@ -1,4 +1,4 @@
-"""Figure for chapter 6: the stages from a Python function to an executable, and the call that reaches each one."""
+"""Figure for chapter 7: the stages from a Python function to an executable, and the call that reaches each one."""
 
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch

@@ -1,11 +1,11 @@
-"""Chapter 6's widget companion: the markdown table (typed into the chapter by its generator) and the table the
+"""Chapter 7's widget companion: the markdown table (typed into the chapter by its generator) and the table the
 code cell before it printed in the stored outputs must agree, so neither drifts when the other is regenerated."""
 
 import re
 
 from conftest import ROOT, read_notebook
 
-CHAPTER = ROOT / "chapters" / "06_jaxpr_aot.ipynb"
+CHAPTER = ROOT / "chapters" / "07_jaxpr_aot.ipynb"
 TABLE_CELL = "# The widget's lesson as a table"
 COUNTS = re.compile(r"(\d+) / (\d+)")
 
