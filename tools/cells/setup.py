@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 
@@ -124,3 +125,29 @@ if RUNTIME in ("tpu", "gpu") and jax.default_backend() == "cpu":
 # A regression run asked for a backend (BOOK_BACKEND=gpu|tpu|cpu) must really be on it: no silent CPU fallback.
 if os.environ.get("BOOK_BACKEND") and jax.default_backend() != os.environ["BOOK_BACKEND"]:
     raise RuntimeError(f"BOOK_BACKEND={os.environ['BOOK_BACKEND']} but JAX runs on {jax.default_backend()!r}")
+
+
+def show_error(fn, *args, lines=6, **kwargs):
+    """Call fn(*args, **kwargs) and print the error it raises as "Type: message", or "no error".
+
+    The chapters show JAX's real error messages this way. What differs from machine to machine or run to run is
+    cut: source locations and the lines that hold them, object ids and addresses, and device kinds. Long lines are
+    wrapped at 79 columns, and at most `lines` lines of the message are kept.
+    """
+    try:
+        fn(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001  (any error is what the reader should see)
+        text = re.sub(r" at (0x[0-9a-f]+|/\S+:\d+)", "", str(err))
+        text = re.sub(r" (with object id|scope) \d+", "", text)
+        text = re.sub(r"This error occurs at source:.*", "", text)
+        text = re.sub(r", device_kind=[^,]*, num_cores=[^,]*, platform=\w+", "", text)
+        kept = [
+            line.rstrip()
+            for line in text.splitlines()
+            if line.strip() and not re.search(r"\.py:\d+|created on line", line)
+        ]
+        message = f"{type(err).__name__}: " + "\n".join(kept[:lines])
+        for line in message.splitlines():
+            print(textwrap.fill(line, 79, subsequent_indent="  ", break_long_words=False))
+    else:
+        print("no error")
