@@ -10,7 +10,7 @@ NBVAL   := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitiz
 BOOK_FLAGS := --builder html --warningiserror --nitpick --keep-going
 
 .PHONY: help venv book serve lab outputs figures sync test lint test-unit test-notebooks test-book clean
-.PHONY: api-index test-browser
+.PHONY: api-index back-matter test-browser
 
 help:
 	@echo "make book            build the site into _build/html from the stored outputs"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-accelerator-numerics  nbval with float32 matmuls rounded to bfloat16, as on a TPU (CHAPTER=01)"
 	@echo "make test-browser    the built site in headless Chromium, offline: errors, math, figures, a11y, weight"
 	@echo "make api-index       regenerate chapters/api_index.md from the notebooks (make book does it too)"
+	@echo "make back-matter     regenerate chapters/errors.md and chapters/migration.md from the notebooks (make book too)"
 	@echo "make clean           remove _build and caches (keeps .venv)"
 
 # --- environment -------------------------------------------------------------------------------
@@ -49,12 +50,16 @@ $(NODE_STAMP): package.json package-lock.json
 	  else echo "npm not found: the browser tests will report the axe-core audit as skipped"; fi
 
 # --- reading and writing the book --------------------------------------------------------------
-book: $(STAMP) api-index
+book: $(STAMP) api-index back-matter
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 	@echo "Built. Open _build/html/index.html, or run 'make serve' and visit http://localhost:$(PORT)"
 
 api-index: $(STAMP)
 	$(BIN)/python tools/make_api_index.py
+
+back-matter: $(STAMP)
+	$(BIN)/python tools/make_error_index.py
+	$(BIN)/python tools/make_migration_index.py
 
 serve: book
 	$(BIN)/python -m http.server --directory _build/html --bind 127.0.0.1 $(PORT)

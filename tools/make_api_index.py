@@ -78,6 +78,32 @@ def unique_slug(title: str, taken: set[str]) -> str:
     return slug
 
 
+class Sections:
+    """The section a chapter's cells are in, read cell by cell: `where` is (section title, link target), the target
+    a heading anchor as MyST makes it (headings down to HEADING_ANCHOR_LEVEL; before the first, the chapter itself).
+    """
+
+    def __init__(self, path: Path, parser):
+        self.path, self.parser = path, parser
+        self.title, self.current, self.taken = path.stem, None, set()
+
+    def read_markdown(self, markdown: str) -> list[tuple[str, str]]:
+        """Take in a markdown cell's headings; return `where` as it stands after each of them, in order."""
+        after = []
+        for level, text, slug_title in headings(markdown, self.parser):
+            slug = unique_slug(slug_title, self.taken) if level <= HEADING_ANCHOR_LEVEL else None
+            if level == 1 and self.title == self.path.stem:
+                self.title = text
+            elif slug is not None and level > 1:
+                self.current = (text, f"{self.path.name}#{slug}")
+            after.append(self.where)
+        return after
+
+    @property
+    def where(self) -> tuple[str, str]:
+        return self.current or (self.title, self.path.name)
+
+
 # --- names used in code ----------------------------------------------------------------------------------------
 
 
@@ -196,25 +222,19 @@ def code_names(source: str, aliases: dict[str, str]) -> list[str]:
 def chapter_uses(path: Path, parser) -> tuple[str, dict[str, list[tuple[str, str]]]]:
     """(chapter title, {api name: [(section title, link target), ...] in reading order}) for one notebook."""
     nb = nbformat.read(path, as_version=4)
-    title, section, taken = path.stem, None, set()
+    sections = Sections(path, parser)
     uses: dict[str, list[tuple[str, str]]] = defaultdict(list)
     aliases: dict[str, str] = {}
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            for level, text, slug_title in headings(cell.source, parser):
-                slug = unique_slug(slug_title, taken) if level <= HEADING_ANCHOR_LEVEL else None
-                if level == 1 and title == path.stem:
-                    title = text
-                elif slug is not None and level > 1:
-                    section = (text, f"{path.name}#{slug}")
+            sections.read_markdown(cell.source)
         elif cell.cell_type == "code" and cell.get("execution_count") is not None:
             if SKIP_TAGS & set(cell.metadata.get("tags", [])):
                 continue
-            where = section or (title, path.name)
             for name in code_names(cell.source, aliases):
-                if where not in uses[name]:
-                    uses[name].append(where)
-    return title, uses
+                if sections.where not in uses[name]:
+                    uses[name].append(sections.where)
+    return sections.title, uses
 
 
 def module_of(name: str) -> str:

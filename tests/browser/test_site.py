@@ -236,6 +236,49 @@ def test_search_finds_pages(browser, site_url, term):
         v.close()
 
 
+def _pasted_error_lines() -> list[tuple[str, list[str]]]:
+    """Three entries of the errors page as built: the first, the longest, and the first with a word whose stem is
+    a stop word ("one" stems to "on"), the case tools/search_fix.py makes the search find."""
+    import json
+
+    import make_error_index
+    import snowballstemmer
+
+    entries = make_error_index.entries(make_error_index.OUTPUT.read_text())
+    language_data = (bc.SITE / "_static" / "language_data.js").read_text()
+    stopwords = set(json.loads(re.search(r"var stopwords = (\[.*?\]);", language_data, re.DOTALL)[1]))
+    stem = snowballstemmer.stemmer("porter").stemWord
+
+    def stop_stem(line):
+        words = [word.lower() for word in re.findall(r"\w+", line)]
+        return any(stem(word) in stopwords and word not in stopwords for word in words)
+
+    first, longest = entries[0], max(entries, key=lambda entry: len(entry[0]))
+    tricky = next(entry for entry in entries if stop_stem(entry[0]))
+    return [first, longest, tricky]
+
+
+def test_pasting_an_error_line_finds_the_errors_page_and_the_chapter(browser, site_url):
+    """A reader pastes the first line of an error, as the errors page lists it; the results list that page and the
+    chapters that show the error."""
+    from urllib.parse import quote
+
+    for line, notebooks in _pasted_error_lines():
+        v = bc.visit(browser, f"{site_url}search.html?q={quote(line)}")
+        try:
+            done = v.page.locator("#search-results h2", has_text="Search Results")
+            done.wait_for(state="attached", timeout=30_000)  # the theme hides the heading; it is there when done
+            hrefs = v.page.eval_on_selector_all(
+                "#search-results ul.search li > a", "links => links.map(link => link.getAttribute('href'))"
+            )
+            found = {href.split("#")[0].split("?")[0] for href in hrefs}
+            wanted = {"chapters/errors.html"} | {f"chapters/{name.removesuffix('.ipynb')}.html" for name in notebooks}
+            assert wanted <= found, f"search for {line!r}: missing {sorted(wanted - found)}, found {sorted(found)}"
+            assert not bc.network_problems(v), show(bc.network_problems(v))
+        finally:
+            v.close()
+
+
 def test_site_root_leads_to_the_landing_page(browser, site_url):
     """The site's index.html is a redirect (a meta refresh) to the root page of _toc.yml."""
     blocked = []
