@@ -145,7 +145,7 @@ HEADER = """# Coming from older code
 Tutorials, forum answers and repositories online use spellings from older JAX versions. This page lists every
 old spelling that the chapters show, next to its current form, with what the old one does on the pinned version
 (jax {version}): **gone** (it raises, the error is named), **warns** (a `DeprecationWarning`, then it runs) or
-**works** (it runs without a warning, but the current form is preferred). Each row links to the section that
+**works** (it runs without a warning, but the current form is preferred). Each entry links to the section that
 shows it, where a cell runs the old spelling. The rows are sorted by the old spelling, ignoring a leading `from`,
 `import` or `with`; search the page (Ctrl+F) for the name in your code. The page is generated from the chapters'
 "Coming from older code" tables by `tools/make_migration_index.py` (`make back-matter`), and a test checks that
@@ -175,7 +175,7 @@ def render(notebooks: list[Path], version: str | None = None) -> str:
         )
         status = re.sub(rf"^{row.word}", f"**{row.word}**", row.status).replace("\\|", "|")
         old, current = row.old.replace("\\|", "|"), row.current.replace("\\|", "|")
-        lines.append(f"- {old} → {current}  \n  {status}. {shown}")
+        lines.append(f"- {old} → {current}  \n  {status}. Shown in {shown}")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
