@@ -19,7 +19,8 @@ help:
 	@echo "make lab             open the chapters in JupyterLab"
 	@echo "make outputs         re-run every chapter in a fresh kernel and store its outputs (CHAPTER=01 for one)"
 	@echo "make figures         regenerate the SVG figures in figures/"
-	@echo "make sync            rewrite the setup and checker cells from tools/cells/ into the chapters"
+	@echo "make sync            write the Colab badges, setup and checker cells into the chapters, then their .md twins"
+	@echo "                     FROM=md: take the cells of each chapter from its edited .md twin first"
 	@echo "make test-notebooks  nbval only (CHAPTER=01 for one chapter)"
 	@echo "                     BACKEND=gpu|tpu: on a GPU/TPU machine, installs jax[cuda12]/jax[tpu] at the pin first"
 	@echo "make test-portability  nbval on one core, strict warnings, bfloat16 matmuls, +-4 ulps, fresh HOME, twice,"
@@ -68,8 +69,13 @@ serve: book
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# FROM=md: take each chapter's cells from its text twin chapters/NN_name.md first (a reviewer's edit there).
+FROM ?=
+ifneq ($(filter-out md,$(FROM)),)
+$(error FROM must be empty or md, not '$(FROM)')
+endif
 sync: $(STAMP)
-	$(BIN)/python tools/sync_cells.py
+	$(BIN)/python tools/sync_cells.py $(if $(FROM),--from-md)
 
 outputs: sync
 	$(BIN)/python tools/execute_notebooks.py $(CHAPTER)

@@ -11,7 +11,9 @@ would fetch MathJax from a CDN and carry sphinx-thebe's loader. This extension:
   way to run a chapter), jupyter-book always loads sphinx-thebe, and its inline configuration script is injected
   twice, which makes the browser report `Identifier 'THEBE_JS_URL' has already been declared` on every page;
 - drops the fixed aria-label "Toggle hidden content" that myst-nb puts on each hidden cell's <summary>, so that the
-  visible text ("Show code cell source") is the accessible name, as WCAG 2.5.3 (label in name) asks.
+  visible text ("Show code cell source") is the accessible name, as WCAG 2.5.3 (label in name) asks;
+- removes the "Open in Colab" badge `make sync` writes under each chapter's title (tools/colab_badge.py): its image
+  is on Colab's host, and the page's own Colab launch button opens the same URL. GitHub and Colab still show it.
 
 Set in `_config.yml` beside it: `nb_ipywidgets_js: {}` keeps the CDN widget manager and require.js off the pages
 (the notebooks store no widget state; each live widget is followed by a static companion the website shows), and
@@ -23,6 +25,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from colab_badge import BADGE_IMAGE
+from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
@@ -72,6 +76,17 @@ def _summary_names(app: Sphinx, pagename: str, templatename: str, context: dict,
         context["body"] = context["body"].replace(HIDDEN_CELL_SUMMARY, "<summary>")
 
 
+def drop_colab_badge(app: Sphinx | None, doctree: nodes.document) -> None:
+    """Remove every image of the Colab badge, with the link around it and the paragraph left empty by that."""
+    for image in list(doctree.findall(nodes.image)):
+        if image.get("uri") != BADGE_IMAGE:
+            continue
+        node = image
+        while isinstance(node.parent, nodes.reference | nodes.paragraph) and len(node.parent.children) == 1:
+            node = node.parent
+        node.parent.remove(node)
+
+
 def _copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -91,5 +106,7 @@ def setup(app: Sphinx) -> dict:
     # After the other extensions (default priority 500) have added their files to the page.
     app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("html-page-context", _summary_names)
+    # At read time, before the search index and the image collector see the page.
+    app.connect("doctree-read", drop_colab_badge)
     app.connect("build-finished", _copy_mathjax)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
