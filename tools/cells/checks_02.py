@@ -1,33 +1,14 @@
 # --- Chapter 2: jit ---
+# pieces: fit, reference64
 import warnings
-
-
-def _attention_weights(scores, axis=-1):
-    scores = scores - scores.max(axis=axis, keepdims=True)
-    weights = np.exp(scores)
-    return weights / weights.sum(axis=axis, keepdims=True)
-
-
-def _attention_reference(q, k, v, divisor=None, axis=-1):
-    """softmax(q kᵀ / divisor) v in float64 NumPy (divisor √d unless given; the softmax over `axis`)."""
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
-    divisor = np.sqrt(q.shape[-1]) if divisor is None else divisor
-    return _attention_weights(q @ k.T / divisor, axis) @ v
 
 
 def _temperature_direction(q, k, v):
     """d reference / d log(1/divisor) at divisor √d: how the output moves when the softmax temperature changes."""
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    q, k, v = _as64(q), _as64(k), _as64(v)
     scores = q @ k.T / np.sqrt(q.shape[-1])
-    weights = _attention_weights(scores)
+    weights = _softmax64(scores)
     return (weights * (scores - (weights * scores).sum(axis=-1, keepdims=True))) @ v
-
-
-def _scale_and_shift(out, reference):
-    """The least-squares fit out ≈ scale * reference + shift: (1, 0) for a right answer, whatever its noise."""
-    design = np.stack([reference.ravel(), np.ones(reference.size)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, out.ravel(), rcond=None)
-    return float(scale), float(shift)
 
 
 def _temperature_error(out, reference, direction):
@@ -43,7 +24,7 @@ def _best_divisor(out, q, k, v):
     root_d = np.sqrt(q.shape[-1])
 
     def error(log_divisor):
-        return np.abs(out - _attention_reference(q, k, v, divisor=np.exp(log_divisor))).max()
+        return np.abs(out - _attention64(q, k, v, scale=np.exp(log_divisor))).max()
 
     grid = np.log(root_d) + np.linspace(-5.0, 5.0, 201)  # steps of 5%, then a golden-section refinement
     best = int(np.argmin([error(x) for x in grid]))
@@ -70,11 +51,11 @@ def _diagnose_attention(out, q, k, v):
     divisor, error = _best_divisor(out, q, k, v)
     if error < 0.03 and abs(divisor / np.sqrt(d) - 1) > 0.005:
         return _temperature_message(divisor, d)
-    if np.abs(out - _attention_reference(q, k, v, axis=0)).max() < 0.03:
+    if np.abs(out - _attention64(q, k, v, axis=0)).max() < 0.03:
         return "the softmax runs over the queries (axis 0); it should run over the keys, the last axis of the scores"
-    raw = np.asarray(q, np.float64) @ np.asarray(k, np.float64).T
+    raw = _as64(q) @ _as64(k).T
     for scores in (raw / np.sqrt(d), raw):
-        if np.abs(out - scores @ np.asarray(v, np.float64)).max() < 0.03:
+        if np.abs(out - scores @ _as64(v)).max() < 0.03:
             return "the softmax is missing: apply jax.nn.softmax to the scores (axis=-1) before multiplying by V"
     return "the result has the right shape but wrong values"
 
@@ -89,9 +70,9 @@ def expect_attention_close(out, q, k, v):
     limits (scale 0.0025, shift 0.001, temperature 0.005) keep a margin of more than 2x. Dividing by √(d-1)
     instead of √d is a temperature error of 0.0155 or more for the d used here, and 1.01√d one of 0.0099.
     """
-    out = np.asarray(out, dtype=np.float64)
+    out = _as64(out)
     d = q.shape[-1]
-    reference = _attention_reference(q, k, v)
+    reference = _attention64(q, k, v)
     if np.abs(out - reference).max() > 0.03:
         raise Wrong(_diagnose_attention(out, q, k, v))
     alpha = _temperature_error(out, reference, _temperature_direction(q, k, v))

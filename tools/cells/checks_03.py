@@ -1,17 +1,5 @@
 # --- Chapter 3: vmap ---
-
-
-def _softmax64(scores, axis=-1):
-    scores = scores - scores.max(axis=axis, keepdims=True)
-    weights = np.exp(scores)
-    return weights / weights.sum(axis=axis, keepdims=True)
-
-
-def _attention64(q, k, v, scale=None, axis=-1):
-    """softmax(q kᵀ / √d) v for one example, in float64 NumPy (or with another scale or softmax axis)."""
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
-    scale = np.sqrt(q.shape[-1]) if scale is None else scale
-    return _softmax64(q @ k.T / scale, axis=axis) @ v
+# pieces: fit, jaxprs, reference64
 
 
 def _batched_attention_reference(q, k, v, scale=None, axis=-1):
@@ -47,18 +35,11 @@ def _multi_head_reference(q, k, v, num_heads):
     return _grouped_attention64(q, k, v, _head_columns(q.shape[-1], num_heads))
 
 
-def _scale_and_shift(out, reference):
-    """The least-squares fit out ≈ scale * reference + shift: (1, 0) for a right answer, whatever its noise."""
-    design = np.stack([reference.ravel(), np.ones(reference.size)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, out.ravel(), rcond=None)
-    return float(scale), float(shift)
-
-
 _BF16_NOISE = 0.03  # the largest single-entry error bfloat16 matmul operands cause here, with a margin
 
 
 def _close(out, reference):
-    return np.abs(np.asarray(out, np.float64) - reference).max() <= _BF16_NOISE
+    return np.abs(_as64(out) - reference).max() <= _BF16_NOISE
 
 
 def _diagnose(out, mistakes):
@@ -70,7 +51,7 @@ def _diagnose(out, mistakes):
 
 def _diagnose_blocks(out, reference, axis, size, message):
     """Every block along `axis` (examples, or head columns) is right but some sit in another block's place."""
-    out_blocks = np.split(np.asarray(out, np.float64), out.shape[axis] // size, axis=axis)
+    out_blocks = np.split(_as64(out), out.shape[axis] // size, axis=axis)
     ref_blocks = np.split(reference, reference.shape[axis] // size, axis=axis)
     found = [next((j for j, ref in enumerate(ref_blocks) if _close(block, ref)), None) for block in out_blocks]
     if None not in found and found != list(range(len(found))):
@@ -85,7 +66,7 @@ def _expect_close_bf16(out, reference, what):
     and the fitted shift below 2.5e-4. A 0.3% scale or a 0.0025 shift does not move single entries far, but it
     moves the fit outside the limits (2.5e-3, 6e-4), which keep a margin of about 2x or more over that noise.
     """
-    out, reference = np.asarray(out, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    out, reference = _as64(out), _as64(reference)
     if not _close(out, reference):
         raise Wrong(f"the result has the right shape but wrong values ({what})")
     scale, shift = _scale_and_shift(out, reference)
@@ -98,24 +79,6 @@ def _expect_close_bf16(out, reference, what):
 def _random_qkv(rng, batch, n_q, n_k, d, d_v):
     shapes = ((batch, n_q, d), (batch, n_k, d), (batch, n_k, d_v))
     return tuple(jnp.asarray(rng.normal(size=shape), jnp.float32) for shape in shapes)
-
-
-def _sub_jaxprs(eqn):
-    for param in eqn.params.values():
-        for sub in param if isinstance(param, (tuple, list)) else (param,):
-            inner = getattr(sub, "jaxpr", sub)
-            if hasattr(inner, "eqns"):
-                yield inner
-
-
-def _primitives(jaxpr):
-    """Names of the primitives anywhere in a jaxpr, sub-jaxprs (an inner jit, a loop body) included."""
-    found = set()
-    for eqn in jaxpr.eqns:
-        found.add(eqn.primitive.name)
-        for inner in _sub_jaxprs(eqn):
-            found |= _primitives(inner)
-    return found
 
 
 def _loop_primitives(jaxpr):

@@ -1,56 +1,15 @@
 # --- Chapter 4: autodiff ---
-
-
-def _softmax64(scores):
-    scores = scores - scores.max(axis=-1, keepdims=True)
-    weights = np.exp(scores)
-    return weights / weights.sum(axis=-1, keepdims=True)
+# pieces: gradients, jaxprs, learning_rate, mlp, reference64
 
 
 def _attention_gradient_reference(q, k, v, g):
     """dQ, dK, dV of softmax(q kᵀ/√d) v with cotangent g, worked by hand in float64 NumPy."""
-    q, k, v, g = (np.asarray(a, dtype=np.float64) for a in (q, k, v, g))
+    q, k, v, g = _as64(q), _as64(k), _as64(v), _as64(g)
     scale = np.sqrt(q.shape[-1])
     p = _softmax64(q @ k.T / scale)
     d_p = g @ v.T
     d_scores = p * (d_p - (d_p * p).sum(axis=-1, keepdims=True))  # the softmax's vjp
     return d_scores @ k / scale, d_scores.T @ q / scale, p.T @ g
-
-
-def _as64(value):
-    return np.asarray(value, dtype=np.float64)
-
-
-def _expect_gradients_close(outs, refs, names, max_relative, max_scale, max_each_scale, max_shift=None):
-    """Each result within bfloat16 matmul noise of its float64 reference; together, no overall scale or shift.
-
-    On TPU the matrix products (forward and backward) multiply bfloat16-rounded operands. Over 150 simulated draws
-    (tests/test_checkers_04.py rounds every matmul operand) single entries moved by up to 1.3% of the largest entry,
-    the best-fit scale of all gradients together by up to 1.6e-3 (attention) and 1.2e-3 (train_step), and the mean
-    error by up to 2.3e-4. The limits keep a margin of 2.5x or more over that noise and still reject a 1% scale.
-    Each result also gets its own scale limit (single gradients are noisier: up to 1.9e-3 for dQ and dK, 2.8e-3 for
-    an MLP weight, in 40 simulated draws), so a 1% error in only one of them is caught too.
-    """
-    for out, ref, name in zip(outs, refs, names, strict=True):
-        error = np.abs(_as64(out) - ref).max() / max(np.abs(ref).max(), 1e-12)
-        if error > max_relative:
-            raise Wrong(f"{name} has the right shape but wrong values (off by {100 * error:.0f}% of its largest entry)")
-        # fit out ≈ scale * ref + shift jointly, so a pure shift is not reported as a scale and vice versa
-        # (a leaf of one or two entries, such as a bias of size 1, cannot separate the two: fit the scale only)
-        if ref.size >= 8:
-            design = np.stack([ref.ravel(), np.ones(ref.size)], axis=1)
-            (each, shift), *_ = np.linalg.lstsq(design, _as64(out).ravel(), rcond=None)
-        else:
-            each, shift = float((_as64(out) * ref).sum() / max((ref * ref).sum(), 1e-30)), 0.0
-        if abs(each - 1) > max_each_scale:
-            raise Wrong(f"{name} is scaled by {each:.4f} compared with the exact one")
-        if max_shift is not None and abs(shift) > max_shift:
-            raise Wrong(f"{name} is shifted by {shift:+.4f}")
-    out_all = np.concatenate([_as64(out).ravel() for out in outs])
-    ref_all = np.concatenate([ref.ravel() for ref in refs])
-    scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
-    if abs(scale - 1) > max_scale:
-        raise Wrong(f"the results are scaled by {scale:.4f} compared with the exact ones")
 
 
 def _check_attention_gradient(attention_gradient):
@@ -70,44 +29,6 @@ def _check_attention_gradient(attention_gradient):
 
 def check_attention_gradient(attention_gradient):
     report("attention_gradient", _check_attention_gradient, attention_gradient)
-
-
-_LEARNING_RATE = 0.1  # the chapter's LEARNING_RATE
-
-
-def _mlp_reference(params, x, y, broadcast=False):
-    """(loss, gradients) of the mean squared error of tanh(x @ w1 + b1) @ w2 + b2, by hand in float64.
-
-    broadcast=True: the loss of the classic shape bug, `pred - y` with one side of shape (batch,) and the other
-    (batch, 1), which broadcasts to (batch, batch) and compares every prediction with every target.
-    """
-    p = {name: _as64(value) for name, value in params.items()}
-    x, y = _as64(x), _as64(y)
-    hidden = np.tanh(x @ p["w1"] + p["b1"])
-    pred = hidden @ p["w2"] + p["b2"]
-    if broadcast:
-        residual = pred - y.T  # (batch, batch)
-        d_pred = 2 * residual.sum(axis=1, keepdims=True) / residual.size
-    else:
-        residual = pred - y
-        d_pred = 2 * residual / x.shape[0]
-    d_z = (d_pred @ p["w2"].T) * (1 - hidden**2)
-    grads = {"w1": x.T @ d_z, "b1": d_z.sum(0), "w2": hidden.T @ d_pred, "b2": d_pred.sum(0)}
-    return float((residual**2).mean()), grads
-
-
-def _random_mlp(rng):
-    batch, d_in, h = (int(rng.integers(lo, hi)) for lo, hi in ((32, 48), (6, 10), (16, 24)))
-    params = {
-        "w1": rng.normal(size=(d_in, h)) / np.sqrt(d_in),
-        "b1": rng.normal(size=h) * 0.5,
-        "w2": rng.normal(size=(h, 1)) / np.sqrt(h),
-        "b2": rng.normal(size=1) * 0.5,
-    }
-    params = {name: jnp.asarray(value, jnp.float32) for name, value in params.items()}
-    x = jnp.asarray(rng.normal(size=(batch, d_in)), jnp.float32)
-    y = jnp.asarray(rng.normal(size=(batch, 1)) + 3.0, jnp.float32)  # far from the predictions: big gradients
-    return params, x, y
 
 
 def _check_train_step(train_step):
@@ -160,7 +81,7 @@ def _diagnose_train_step(steps, ref_steps, params, x, y, labels, limits):
         )
     out_all = np.concatenate([step.ravel() for step in steps])
     ref_all = np.concatenate([step.ravel() for step in ref_steps])
-    scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
+    scale = _fitted_scale(out_all, ref_all)
     if np.abs(out_all - scale * ref_all).max() > 0.03 * np.abs(scale * ref_all).max():
         return None  # not a multiple of the right update: no diagnosis
     batch = x.shape[0]
@@ -237,11 +158,8 @@ def _largest_square(jaxpr, n):
         for var in eqn.outvars:
             if tuple(getattr(var.aval, "shape", ())) == (n, n):
                 return True
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                inner = getattr(sub, "jaxpr", sub)
-                if hasattr(inner, "eqns") and _largest_square(inner, n):
-                    return True
+        if any(_largest_square(inner, n) for inner in _sub_jaxprs(eqn)):
+            return True
     return False
 
 

@@ -1,23 +1,26 @@
 # --- Chapter 6: sharded jit ---
+# pieces: fit, learning_rate, mesh, reference64
 import re as _re  # noqa: E402
 import warnings as _warnings  # noqa: E402
 
-from jax.sharding import AxisType as _AxisType  # noqa: E402
 from jax.sharding import NamedSharding as _NS  # noqa: E402
 from jax.sharding import PartitionSpec as _P  # noqa: E402
 
 _KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
-_OP = _re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(.*?)\s(" + "|".join(_KINDS) + r")(?:-start)?\(")
+_OP = _re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(.*?)\s(" + "|".join(_KINDS) + r")(-start|-done)?\(")
 _SHAPE = _re.compile(r"(bf16|f16|f32|f64|s32|u32|s8|u8|pred)\[([\d,]*)\]")
 _ITEMSIZE = {"bf16": 2, "f16": 2, "f32": 4, "f64": 8, "s32": 4, "u32": 4, "s8": 1, "u8": 1, "pred": 1}
 
 
 def _collectives(compiled):
-    """{kind: (count, result bytes per device)} in the optimized HLO (the chapter's `collectives`)."""
+    """{kind: (count, result bytes per device)} in the optimized HLO, as the chapter's `collectives` counts them.
+
+    An asynchronous collective is a -start/-done pair; it counts once, with the -done's result (the -start's holds
+    the operands too)."""
     found = {}
     for line in compiled.as_text().splitlines():
         match = _OP.match(line)
-        if match:
+        if match and match.group(3) != "-start":
             nbytes = sum(
                 _ITEMSIZE[t] * int(np.prod([int(n) for n in dims.split(",") if n], dtype=np.int64))
                 for t, dims in _SHAPE.findall(match.group(1))
@@ -25,23 +28,6 @@ def _collectives(compiled):
             count, total = found.get(match.group(2), (0, 0))
             found[match.group(2)] = (count + 1, total + nbytes)
     return found
-
-
-def _devices8():
-    return jax.devices()[:8] if len(jax.devices()) >= 8 else jax.devices("cpu")[:8]
-
-
-def _mesh(shape=(4, 2), auto=True):
-    types = (_AxisType.Auto,) * 2 if auto else (_AxisType.Explicit,) * 2
-    return jax.make_mesh(shape, ("data", "model"), devices=_devices8(), axis_types=types)
-
-
-def _as64(value):
-    return np.asarray(value, dtype=np.float64)
-
-
-def _relative_error(got, ref):
-    return float(np.abs(_as64(got) - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
 def _place(value, mesh, spec, what):
@@ -98,9 +84,6 @@ def _check_tp_specs(tp_specs):
 
 def check_tp_specs(tp_specs):
     report("tp_specs", _check_tp_specs, tp_specs)
-
-
-_LEARNING_RATE = 0.1
 
 
 def _dp_loss(params, x, y):

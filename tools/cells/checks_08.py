@@ -1,4 +1,5 @@
 # --- Chapter 8: capstone ---
+# pieces: fit, reference64
 import os as _os  # noqa: E402
 import traceback as _traceback  # noqa: E402
 import warnings as _warnings  # noqa: E402
@@ -60,10 +61,6 @@ def _random_batch(rng, batch):
     return jnp.asarray(tokens, jnp.int32), jnp.asarray(labels)
 
 
-def _as64(value):
-    return np.asarray(value, dtype=np.float64)
-
-
 def _numpy_logits(params, tokens, **mistake):
     """The chapter's model on a batch, by hand in float64 NumPy: (batch, L) tokens -> (batch,) logits.
 
@@ -94,9 +91,7 @@ def _numpy_logits(params, tokens, **mistake):
     q, k, v = ((x @ blk[name]).reshape(batch, length, heads, dh) for name in ("wq", "wk", "wv"))
     scores = np.einsum("bqhd,bkhd->bhqk", q, k) / {"sqrt": np.sqrt(dh), "none": 1.0, "twice": dh}[m["scale"]]
     axis = m["softmax_axis"]
-    scores = scores - scores.max(axis, keepdims=True)
-    weights = np.exp(scores)
-    weights = weights / weights.sum(axis, keepdims=True)
+    weights = _softmax64(scores, axis)
     if m["merge"] == "right":
         att = np.einsum("bhqk,bkhd->bqhd", weights, v).reshape(batch, length, d)
     else:  # (batch, heads, L, dh) reshaped as it is: the head axis never moved back next to dh
@@ -215,8 +210,7 @@ def _check_batched_forward(batched_forward):
     # bfloat16 matmul operands (TPU) move single logits by up to about 2% of the largest; a wrong model by far more
     if error > 0.05 * np.abs(ref).max():
         raise Wrong("the logits have the right shape but wrong values: compare your model with `forward`, step by step")
-    design = np.stack([ref, np.ones(batch)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, out, rcond=None)
+    scale, shift = _scale_and_shift(out, ref)
     if abs(scale - 1) > 4e-3:
         raise Wrong(
             f"the logits are off by about a scale of {scale:.4f} (a weight scaled, or a small change to the model?)"
@@ -352,7 +346,7 @@ def _expect_steps_close(new, ref_new, old, what, max_scale=3e-3, hint="the learn
         steps.append(step.ravel())
         refs.append(ref.ravel())
     out_all, ref_all = np.concatenate(steps), np.concatenate(refs)
-    scale = float((out_all * ref_all).sum() / (ref_all * ref_all).sum())
+    scale = _fitted_scale(out_all, ref_all)
     if abs(scale - 1) > max_scale:
         raise Wrong(f"{what}: the updates are scaled by {scale:.4f} ({hint})")
 
@@ -416,7 +410,7 @@ def _check_train_step(train_step):
             raise Wrong(f"the gradient the optimizer received for params{name} is wrong: the mean loss's, and b1={_B1}")
     g_all = np.concatenate([g.ravel() for g in jax.tree.leaves(grads)])
     r_all = np.concatenate([g.ravel() for g in jax.tree.leaves(ref_grads)])
-    scale = float((g_all * r_all).sum() / (r_all * r_all).sum())
+    scale = _fitted_scale(g_all, r_all)
     if abs(scale - 1) > 5e-3:
         raise Wrong(f"the gradients are scaled by {scale:.4f}: the gradient of the mean (not the sum) of the losses")
     _expect_steps_close(new_params, ref_params, params, "after a warm state")

@@ -1,5 +1,6 @@
 # @title Exercise checkers (run me)
-# Generated from tools/cells/checks_core.py and this chapter's tools/cells/checks_NN.py by `make sync`.
+# Generated from tools/cells/checks_core.py, the shared pieces in tools/cells/pieces/ that this chapter's
+# tools/cells/checks_NN.py names, and that file itself, by `make sync`.
 # Each check_* function runs your answer on fresh random inputs and prints one line:
 # ✓ correct, ○ not done yet, or ✗ and what is wrong.
 import jax
