@@ -271,7 +271,9 @@ print(json.dumps(lines))
 """
 
 
-@pytest.mark.parametrize("ulps", [4, -4, 64, -64])
+# One shift down by the book's 4 ulps and one up by 64 (the margin): each run is a subprocess of about 20 s, and
+# the other two signs add time to `make test` (budget 10 minutes) without reaching a code path these two miss.
+@pytest.mark.parametrize("ulps", [-4, 64])
 def test_checkers_accept_right_answers_under_ulp_shifted_transcendentals(ulps):
     """sin, cos, exp, tanh ... a few ulps off, as on a GPU or TPU (tools/kernel_hooks/ulp_shift.py): right answers
     still pass, slightly-off ones still fail. Each checker's references are exact for its float32 inputs, and its
